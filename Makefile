@@ -1,0 +1,29 @@
+# One-command set-up: every target creates the virtualenv when it is missing.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test bench lint clean
+
+$(STAMP): pyproject.toml
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/collectrules validate policies/
+	$(BIN)/collectrules evaluate policies/consumer-lending.yaml \
+		--accounts policies/data/accounts.csv --history policies/data/history.csv \
+		--holds policies/data/holds.csv --promises policies/data/promises.csv \
+		--as-of 2026-11-23T15:00:00+00:00 -o build/decisions.jsonl
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests
+
+clean:
+	rm -rf $(VENV) build .pytest_cache

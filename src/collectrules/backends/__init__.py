@@ -1,0 +1,1 @@
+"""Evaluation backends compiled from the same typed AST."""

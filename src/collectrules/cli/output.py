@@ -1,0 +1,110 @@
+"""Rendering of diagnostics for people (text) and for CI systems (json, GitHub annotations, SARIF 2.1.0)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from .. import __version__
+from ..errors import Diagnostic
+from ..policy.check import CheckResult
+
+DIAGNOSTIC_FORMATS = ("text", "json", "github", "sarif")
+
+
+def render_diagnostics(results: Sequence[CheckResult], fmt: str, *, quiet: bool = False) -> str:
+    if fmt == "json":
+        return json.dumps(_json(results), indent=2) + "\n"
+    if fmt == "github":
+        return "".join(_github(d) + "\n" for r in results for d in r.diagnostics)
+    if fmt == "sarif":
+        return json.dumps(to_sarif(results), indent=2) + "\n"
+    return _text(results, quiet=quiet)
+
+
+def _text(results: Sequence[CheckResult], *, quiet: bool) -> str:
+    lines: list[str] = []
+    for result in results:
+        for diagnostic in result.diagnostics:
+            lines.append(diagnostic.render())
+        if not quiet and result.ok:
+            warnings = len(result.diagnostics)
+            suffix = f" ({warnings} warning{'s' if warnings != 1 else ''})" if warnings else ""
+            lines.append(f"{result.file}: valid{suffix}")
+    invalid = sum(1 for r in results if not r.ok)
+    if not quiet or invalid:
+        errors = sum(len(r.errors) for r in results)
+        lines.append(f"{len(results)} polic{'y' if len(results) == 1 else 'ies'} checked: "
+                     f"{len(results) - invalid} valid, {invalid} invalid, {errors} error{'s' if errors != 1 else ''}")
+    return "\n".join(lines) + "\n"
+
+
+def diagnostic_json(d: Diagnostic) -> dict[str, Any]:
+    loc = d.location
+    return {
+        "severity": d.severity, "code": d.code, "message": d.message, "hint": d.hint,
+        "file": loc.file if loc else None, "line": loc.line if loc else None,
+        "column": loc.column if loc else None, "end_column": loc.end_column if loc else None,
+    }
+
+
+def _json(results: Sequence[CheckResult]) -> dict[str, Any]:
+    return {
+        "valid": all(r.ok for r in results),
+        "files": [{"file": r.file, "valid": r.ok, "diagnostics": [diagnostic_json(d) for d in r.diagnostics]}
+                  for r in results],
+    }
+
+
+def _escape_github(text: str, *, property_value: bool = False) -> str:
+    text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    if property_value:
+        text = text.replace(":", "%3A").replace(",", "%2C")
+    return text
+
+
+def _github(d: Diagnostic) -> str:
+    level = {"error": "error", "warning": "warning"}.get(d.severity, "notice")
+    props = [f"title={_escape_github(d.code, property_value=True)}"]
+    if d.location:
+        props[:0] = [f"file={_escape_github(d.location.file, property_value=True)}", f"line={d.location.line}",
+                     f"col={d.location.column}"]
+        if d.location.end_column:
+            props.append(f"endColumn={d.location.end_column}")
+    message = d.message + (f" (hint: {d.hint})" if d.hint else "")
+    return f"::{level} {','.join(props)}::{_escape_github(message)}"
+
+
+def to_sarif(results: Sequence[CheckResult]) -> dict[str, Any]:
+    """A SARIF 2.1.0 log with one run; rule ids are the diagnostic codes."""
+    from ..errors_catalog import ERROR_CODES
+
+    codes = sorted({d.code for r in results for d in r.diagnostics})
+    rules = [{"id": code, "name": code,
+              "shortDescription": {"text": ERROR_CODES.get(code, "policy problem")}} for code in codes]
+    index = {code: i for i, code in enumerate(codes)}
+    sarif_results = []
+    for result in results:
+        for d in result.diagnostics:
+            entry: dict[str, Any] = {
+                "ruleId": d.code, "ruleIndex": index[d.code],
+                "level": {"error": "error", "warning": "warning"}.get(d.severity, "note"),
+                "message": {"text": d.message + (f" Hint: {d.hint}" if d.hint else "")},
+            }
+            if d.location:
+                region: dict[str, int] = {"startLine": d.location.line, "startColumn": d.location.column}
+                if d.location.end_column and d.location.end_column > d.location.column:
+                    region["endColumn"] = d.location.end_column
+                entry["locations"] = [{"physicalLocation": {
+                    "artifactLocation": {"uri": d.location.file.replace("\\", "/")}, "region": region}}]
+            sarif_results.append(entry)
+    return {
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {"name": "collectrules", "version": __version__,
+                                "informationUri": "https://collectrules.dev", "rules": rules}},
+            "results": sarif_results,
+        }],
+    }

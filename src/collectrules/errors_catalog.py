@@ -1,0 +1,70 @@
+"""Every diagnostic code with a one-line meaning; the docs' error table and SARIF rule names come from here."""
+
+from __future__ import annotations
+
+ERROR_CODES: dict[str, str] = {
+    # loading
+    "CR101": "the file cannot be read (missing, a folder, no permission)",
+    "CR102": "the file is not valid UTF-8",
+    "CR103": "the file is larger than the size limit",
+    "CR104": "invalid YAML syntax",
+    "CR105": "a key appears twice in one mapping",
+    "CR106": "YAML aliases expand beyond the node limit",
+    "CR107": "nesting deeper than the depth limit",
+    "CR108": "YAML merge keys are not supported",
+    "CR109": "unsupported YAML construct (complex key, binary, set)",
+    "CR110": "the file is empty",
+    # schema
+    "CR201": "unknown key",
+    "CR202": "missing required key",
+    "CR203": "wrong type of value",
+    "CR204": "value not among the allowed ones",
+    "CR205": "value does not match the expected form",
+    "CR206": "schema rule violated",
+    "CR207": "value out of range or wrong number of items",
+    # expression syntax
+    "CR301": "expression syntax error",
+    "CR302": "unexpected character in an expression",
+    "CR303": "bad string literal (unterminated, unknown escape)",
+    "CR304": "expression too long or too deeply nested",
+    "CR305": "invalid date or datetime literal",
+    # expression types
+    "CR351": "unknown name",
+    "CR352": "operator or operand of the wrong type",
+    "CR353": "a condition is not true/false",
+    "CR354": "value not in the enum",
+    "CR355": "unknown function",
+    "CR356": "wrong number of arguments",
+    "CR357": "argument of the wrong type",
+    "CR358": "branches or list items of different types",
+    "CR359": "comparison with null (use 'is null')",
+    "CR360": "unknown score or namespace",
+    "CR361": "literal argument names an unknown thing (channel)",
+    # semantics
+    "CR401": "duplicate id",
+    "CR402": "reference to something that does not exist",
+    "CR403": "derived names form a cycle",
+    "CR404": "stage thresholds out of order",
+    "CR405": "duration must be positive",
+    "CR406": "invalid time window",
+    "CR407": "segment is on more than one ladder",
+    "CR408": "field default does not fit the field's type",
+    "CR409": "reserved word as a name, or invalid target",
+    "CR410": "unknown time zone",
+    "CR411": "unknown holiday calendar",
+    "CR412": "non-standard contact outcome (warning)",
+    "CR413": "default segment is also a rule id (warning)",
+    # evaluation and data
+    "CR501": "segment rules overlap under the unique hit policy",
+    "CR502": "an expression failed while evaluating an account",
+    "CR601": "a required data column is missing",
+    "CR602": "a data file cannot be read",
+    "CR603": "a data file is not valid UTF-8",
+    "CR604": "unsupported data file format",
+    "CR605": "duplicate column in a data file header",
+    "CR606": "a JSON Lines file holds no JSON object",
+    # plugins
+    "CR701": "a plugin failed to load",
+    "CR702": "a name is registered by two plugins",
+    "CR703": "a plugin registered the wrong kind of object",
+}

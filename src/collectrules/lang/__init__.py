@@ -1,0 +1,1 @@
+"""The expression language: grammar, parser, AST, type checker and built-in functions."""

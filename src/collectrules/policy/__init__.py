@@ -1,0 +1,1 @@
+"""Policy files: YAML with positions, the JSON Schema, semantic checks and the frozen policy model."""

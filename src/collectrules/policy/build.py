@@ -1,0 +1,564 @@
+"""Builds the policy model from a schema-valid document, checking everything the schema cannot.
+
+Steps: fields → derived names (dependency order; cycles are errors) → scores → templates → segments →
+escalation → restrictions → KPIs. Every expression is parsed and type-checked against the fields, the
+derived names, the scores and the function registry. Problems are collected, not raised one at a time, so a
+policy owner sees every mistake in one run.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import zoneinfo
+from collections.abc import Iterable
+from decimal import Decimal
+from typing import Any
+
+from ..errors import Diagnostic, Location
+from ..lang import ast
+from ..lang import types as T
+from ..lang.checker import Scope, check
+from ..lang.parser import ExprProblem, parse, parse_duration_text
+from ..registry import Registry
+from . import model as M
+from .load import Path_, SourceDoc
+
+#: words of the expression language that cannot name a field or a derived value
+KEYWORDS = frozenset({"and", "or", "not", "in", "between", "is", "null", "true", "false", "if", "then", "else",
+                      "score"})
+
+KNOWN_OUTCOMES = frozenset({
+    "busy", "not_in_service", "no_answer", "voicemail", "conversation", "right_party_contact", "wrong_party",
+    "refused", "promise_to_pay", "delivered", "bounced", "opened", "failed", "sent", "dispute", "callback",
+})
+SUBJECTS = ("debtor", "co_obligor", "third_party")
+_TARGET = re.compile(r"^\s*(>=|<=|>|<|==)\s*(-?[0-9]+(?:\.[0-9]+)?)(%?)\s*$")
+
+
+def _suggest(word: str, options: Iterable[str]) -> str | None:
+    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
+    return f"did you mean {close[0]!r}?" if close else None
+
+
+class _Builder:
+    def __init__(self, doc: SourceDoc, registry: Registry) -> None:
+        self.doc = doc
+        self.registry = registry
+        self.data: dict[str, Any] = doc.data
+        self.diagnostics: list[Diagnostic] = []
+        self.expressions: list[M.Expression] = []
+        self.scope = Scope(names={}, functions=registry.functions, scores=frozenset(),
+                           literal_checks={"a channel name in quotes, such as \"phone\"": self._check_channel_literal})
+
+    # ---- helpers -------------------------------------------------------------------------------------
+
+    def error(self, code: str, message: str, path: Path_, *, key: bool = False, hint: str | None = None) -> None:
+        self.diagnostics.append(self.doc.diagnostic(code, message, path, key=key, hint=hint))
+
+    def warn(self, code: str, message: str, path: Path_, *, hint: str | None = None) -> None:
+        self.diagnostics.append(self.doc.diagnostic(code, message, path, hint=hint, severity="warning"))
+
+    def loc(self, path: Path_) -> Location:
+        return self.doc.location(path)
+
+    def _check_channel_literal(self, name: str) -> str | None:
+        if name == "any" or name in self.registry.channels:
+            return None
+        suggestion = _suggest(name, self.registry.channels)
+        return f"unknown channel {name!r}" + (f"; {suggestion}" if suggestion else "")
+
+    def expr_problem(self, problem: ExprProblem, path: Path_) -> None:
+        location = self.doc.scalar_offset_location(path, problem.start, max(1, problem.end - problem.start))
+        self.diagnostics.append(Diagnostic(problem.code, problem.message, location, problem.hint,
+                                           source_line=self.doc.line_text(location.line)))
+
+    def parse_at(self, path: Path_) -> ast.Expr | None:
+        text = self._get(path)
+        try:
+            return parse(str(text))
+        except ExprProblem as problem:
+            self.expr_problem(problem, path)
+            return None
+
+    def expression(self, path: Path_, *, expect: T.Type | None = T.BOOL, what: str = "condition",
+                   tree: ast.Expr | None = None) -> M.Expression | None:
+        text = str(self._get(path))
+        if tree is None:
+            tree = self.parse_at(path)
+            if tree is None:
+                return None
+        try:
+            typed = check(tree, self.scope, source=text, expect=expect, what=what)
+        except ExprProblem as problem:
+            self.expr_problem(problem, path)
+            return None
+        expression = M.Expression(text, typed, self.loc(path), tuple(path))
+        self.expressions.append(expression)
+        return expression
+
+    def _get(self, path: Path_) -> Any:
+        value: Any = self.data
+        for part in path:
+            value = value[part]
+        return value
+
+    def duplicate_ids(self, items: list[tuple[str, Path_]], what: str) -> None:
+        seen: dict[str, Path_] = {}
+        for ident, path in items:
+            if ident in seen:
+                first = self.loc(seen[ident])
+                self.error("CR401", f"duplicate {what} id {ident!r} (first used on line {first.line})", path,
+                           hint=f"{what} ids must be unique")
+            else:
+                seen[ident] = path
+
+    def channel_ref(self, name: str, path: Path_) -> bool:
+        if name in self.registry.channels:
+            return True
+        hint = _suggest(name, self.registry.channels) or f"known channels: {', '.join(sorted(self.registry.channels))}"
+        self.error("CR402", f"unknown channel {name!r}", path, hint=hint)
+        return False
+
+    def duration(self, path: Path_) -> M.Window:
+        text = str(self._get(path))
+        value = parse_duration_text(text)
+        if value.total_seconds() <= 0:
+            self.error("CR405", f"duration {text!r} must be positive", path)
+        if text[-1] in "dw":
+            return M.Window(calendar_days=int(value.total_seconds() // 86400), text=text)
+        return M.Window(sliding=value, text=text)
+
+    # ---- sections ------------------------------------------------------------------------------------
+
+    def fields(self) -> dict[str, M.FieldSpec]:
+        result: dict[str, M.FieldSpec] = {}
+        for name, spec in (self.data.get("fields") or {}).items():
+            path = ("fields", name)
+            if name in KEYWORDS:
+                self.error("CR409", f"{name!r} is a word of the expression language and cannot name a field", path,
+                           key=True, hint="rename the field (the data column name must match)")
+                continue
+            if isinstance(spec, str):
+                spec = {"type": spec}
+            field_type: T.Type | None
+            if "enum" in spec:
+                field_type = T.enum_of(tuple(str(v) for v in spec["enum"]))
+            else:
+                field_type = T.parse_type_name(spec["type"])
+            if field_type is None:
+                self.error("CR206", f"unknown type {spec.get('type')!r}", path)
+                continue
+            default = spec.get("default")
+            if default is not None:
+                default = self._field_default(field_type, default, (*path, "default"))
+            result[name] = M.FieldSpec(name, field_type, bool(spec.get("optional", False)), default,
+                                       spec.get("description"), self.loc(path))
+        return result
+
+    def _field_default(self, field_type: T.Type, value: Any, path: Path_) -> Any:
+        from ..io.values import ValueKind, parse_value
+
+        kind = ValueKind(field_type.kind)
+        try:
+            return parse_value(value, kind, enum_values=field_type.enum_values,
+                               item_kind=ValueKind(field_type.item.kind) if field_type.item else None)
+        except ValueError as exc:
+            self.error("CR408", f"default does not fit the field's type {field_type}: {exc}", path)
+            return None
+
+    def derive(self, fields: dict[str, M.FieldSpec]) -> tuple[M.Derived, ...]:
+        raw = self.data.get("derive") or {}
+        trees: dict[str, ast.Expr] = {}
+        paths: dict[str, Path_] = {}
+        descriptions: dict[str, str | None] = {}
+        for name, spec in raw.items():
+            path: Path_ = ("derive", name) if isinstance(spec, str) else ("derive", name, "expr")
+            descriptions[name] = None if isinstance(spec, str) else spec.get("description")
+            if name in KEYWORDS:
+                self.error("CR409", f"{name!r} is a word of the expression language and cannot be a name",
+                           ("derive", name), key=True)
+                continue
+            if name in fields:
+                self.error("CR401", f"{name!r} is both a field and a derived name", ("derive", name), key=True,
+                           hint="rename one of them")
+                continue
+            tree = self.parse_at(path)
+            if tree is not None:
+                trees[name] = tree
+                paths[name] = path
+        order = self._derive_order(trees, paths)
+        names: dict[str, T.Type] = {n: f.type for n, f in fields.items()}
+        self.scope.names = names
+        result = []
+        for name in order:
+            expression = self.expression(paths[name], expect=None, what="derived value", tree=trees[name])
+            if expression is not None:
+                names[name] = expression.typed.type
+                result.append(M.Derived(name, expression, descriptions[name], self.loc(("derive", name))))
+        # names whose expression failed still exist, so that later expressions do not report them as unknown
+        for name in raw:
+            names.setdefault(name, T.ANY)
+        return tuple(result)
+
+    def _derive_order(self, trees: dict[str, ast.Expr], paths: dict[str, Path_]) -> list[str]:
+        deps = {name: [n for n in ast.referenced_names(tree) if n.name in trees] for name, tree in trees.items()}
+        order: list[str] = []
+        state: dict[str, int] = {}  # 1 = visiting, 2 = done
+        reported: set[str] = set()
+        for root in trees:
+            if state.get(root):
+                continue
+            stack: list[tuple[str, int]] = [(root, 0)]
+            trail: list[str] = []
+            state[root] = 1
+            trail.append(root)
+            while stack:
+                name, index = stack.pop()
+                if index < len(deps[name]):
+                    stack.append((name, index + 1))
+                    dep = deps[name][index]
+                    if state.get(dep.name) == 1:
+                        cycle = trail[trail.index(dep.name):] + [dep.name]
+                        if not reported & set(cycle):
+                            reported.update(cycle)
+                            location_path = paths[name]
+                            self.diagnostics.append(Diagnostic(
+                                "CR403", "derived names depend on each other in a cycle: " + " → ".join(cycle),
+                                self.doc.scalar_offset_location(location_path, dep.span.start,
+                                                                dep.span.end - dep.span.start),
+                                "a derived name cannot use itself, directly or through others",
+                                source_line=self.doc.line_text(self.loc(location_path).line)))
+                    elif not state.get(dep.name):
+                        state[dep.name] = 1
+                        trail.append(dep.name)
+                        stack.append((dep.name, 0))
+                else:
+                    state[name] = 2
+                    trail.pop()
+                    if name not in reported:
+                        order.append(name)
+        return order
+
+    def scores(self) -> tuple[M.ScoreSpec, ...]:
+        result = []
+        for name, spec in (self.data.get("scores") or {}).items():
+            path = ("scores", name)
+            plugin = spec["plugin"]
+            if plugin not in self.registry.scorers:
+                hint = _suggest(plugin, self.registry.scorers) or \
+                    f"available scorers: {', '.join(sorted(self.registry.scorers))}"
+                self.error("CR402", f"unknown scorer {plugin!r}", (*path, "plugin"), hint=hint)
+                continue
+            result.append(M.ScoreSpec(name, plugin, spec.get("params") or {}, spec.get("description"),
+                                      self.loc(path)))
+        self.scope.scores = frozenset(s.name for s in result) | frozenset((self.data.get("scores") or {}))
+        return tuple(result)
+
+    def check_score_params(self, scores: tuple[M.ScoreSpec, ...]) -> None:
+        """Validate each score's params against its scorer's schema fragment and compile its expressions."""
+        import jsonschema
+
+        for spec in scores:
+            scorer = self.registry.scorers[spec.plugin]
+            base: Path_ = ("scores", spec.name, "params")
+            validator = jsonschema.Draft202012Validator(scorer.params_schema)
+            errors = sorted(validator.iter_errors(spec.params), key=lambda e: list(e.absolute_path))
+            for error in errors:
+                path = (*base, *error.absolute_path)
+                if error.validator == "additionalProperties":
+                    allowed = list(error.schema.get("properties", {}))
+                    for key in error.instance:
+                        if key not in allowed:
+                            self.error("CR201", f"unknown key {key!r} in the params of scorer {spec.plugin!r}",
+                                       (*path, key), key=True, hint=_suggest(key, allowed))
+                else:
+                    self.error("CR206", f"params of scorer {spec.plugin!r}: {error.message}", path)
+            if errors:
+                continue
+
+            def compile_param(text: str, rel: Path_, *, condition: bool = False, numeric: bool = False,
+                              _base: Path_ = base) -> Any:
+                expression = self.expression((*_base, *rel), expect=T.BOOL if condition else None)
+                if expression is not None and numeric and not expression.typed.type.is_numeric:
+                    self.error("CR352", f"a score term must be a number, but this is a {expression.typed.type}",
+                               (*_base, *rel))
+                return expression
+
+            scorer.prepare(spec.params, compile_param)
+
+    def templates(self) -> dict[str, M.Template]:
+        result = {}
+        for ident, spec in (self.data.get("templates") or {}).items():
+            path = ("templates", ident)
+            channel = spec.get("channel")
+            if channel is not None:
+                self.channel_ref(channel, (*path, "channel"))
+            result[ident] = M.Template(ident, channel, spec.get("subject"), spec["body"], self.loc(path),
+                                       (*path, "body"))
+        return result
+
+    def segments(self) -> M.SegmentTable:
+        spec = self.data["segments"]
+        rules = []
+        self.duplicate_ids([(r["id"], ("segments", "rules", i, "id")) for i, r in enumerate(spec["rules"])],
+                           "segment rule")
+        for index, rule in enumerate(spec["rules"]):
+            path = ("segments", "rules", index)
+            when = self.expression((*path, "when"))
+            if when is not None:
+                rules.append(M.SegmentRule(rule["id"], when, rule.get("description"), self.loc(path)))
+        return M.SegmentTable(spec.get("hit_policy", "first"), tuple(rules), spec.get("default"),
+                              self.loc(("segments",)))
+
+    def escalation(self, segments: M.SegmentTable, templates: dict[str, M.Template]) -> M.Escalation:
+        spec = self.data.get("escalation") or {}
+        cure_when = self.expression(("escalation", "cure_when")) if "cure_when" in spec else None
+        known_segments = set(r["id"] for r in self.data["segments"]["rules"])
+        if segments.default:
+            known_segments.add(segments.default)
+        owner: dict[str, str] = {}
+        ladders = []
+        for ladder_id, ladder in (spec.get("ladders") or {}).items():
+            path: Path_ = ("escalation", "ladders", ladder_id)
+            for s_index, segment in enumerate(ladder["segments"]):
+                seg_path = (*path, "segments", s_index)
+                if segment not in known_segments:
+                    hint = _suggest(segment, known_segments) or f"segments: {', '.join(sorted(known_segments))}"
+                    self.error("CR402", f"ladder {ladder_id!r} names unknown segment {segment!r}", seg_path,
+                               hint=hint)
+                elif segment in owner:
+                    self.error("CR407", f"segment {segment!r} is already on ladder {owner[segment]!r}", seg_path,
+                               hint="each segment follows one ladder")
+                else:
+                    owner[segment] = ladder_id
+            self.duplicate_ids([(s["id"], (*path, "stages", i, "id")) for i, s in enumerate(ladder["stages"])],
+                               "stage")
+            stages = []
+            for index, stage in enumerate(ladder["stages"]):
+                stage_path = (*path, "stages", index)
+                enter = self.expression((*stage_path, "enter"))
+                actions = tuple(self._action(a, (*stage_path, "actions", i), templates)
+                                for i, a in enumerate(stage.get("actions") or []))
+                if enter is not None:
+                    stages.append(M.Stage(stage["id"], enter, int(stage.get("min_days_in_stage", 0)), actions,
+                                          stage.get("description"), self.loc(stage_path)))
+            self._check_threshold_order(stages, path)
+            ladders.append(M.Ladder(ladder_id, tuple(ladder["segments"]), tuple(stages), ladder.get("description"),
+                                    self.loc(path)))
+        return M.Escalation(tuple(ladders), cure_when)
+
+    def _check_threshold_order(self, stages: list[M.Stage], ladder_path: Path_) -> None:
+        """Stages go from mild to severe: a later stage's lower bound on a field must not be lower."""
+        last: dict[str, tuple[Decimal, str]] = {}
+        for stage in stages:
+            for name, bound in _lower_bounds(stage.enter.typed.expr).items():
+                previous = last.get(name)
+                if previous is not None and bound < previous[0]:
+                    self.error("CR404", f"stage {stage.id!r} enters at {name} >= {bound}, below the earlier stage "
+                                        f"{previous[1]!r} ({name} >= {previous[0]})", stage.enter.path,
+                               hint="order stages from mildest to most severe")
+                last[name] = (bound, stage.id)
+
+    def _action(self, spec: dict[str, Any], path: Path_, templates: dict[str, M.Template]) -> M.Action:
+        channel = spec["channel"]
+        self.channel_ref(channel, (*path, "channel"))
+        template = spec.get("template")
+        if template is not None and "templates" in self.data and template not in templates:
+            hint = _suggest(template, templates) or "declare it under 'templates'"
+            self.error("CR402", f"unknown template {template!r}", (*path, "template"), hint=hint)
+        elif template is not None and template in templates:
+            declared = templates[template].channel
+            if declared is not None and declared != channel:
+                self.error("CR402", f"template {template!r} is for channel {declared!r}, not {channel!r}",
+                           (*path, "template"))
+        if "every" in spec:
+            cadence = M.Cadence("every", every=parse_duration_text(spec["every"]))
+        elif "on_days" in spec:
+            cadence = M.Cadence("on_days", days=tuple(sorted(int(d) for d in spec["on_days"])))
+        else:
+            cadence = M.Cadence("once")
+        return M.Action(channel, template, int(spec.get("priority", 5)), spec.get("subject", "debtor"), cadence,
+                        self.loc(path))
+
+    def restrictions(self, templates: dict[str, M.Template]) -> tuple[M.Restriction, ...]:
+        items = (self.data.get("contact") or {}).get("restrictions") or []
+        self.duplicate_ids([(r["id"], ("contact", "restrictions", i, "id")) for i, r in enumerate(items)],
+                           "restriction")
+        result = []
+        for index, spec in enumerate(items):
+            built = self._restriction(spec, ("contact", "restrictions", index))
+            if built is not None:
+                result.append(built)
+        return tuple(result)
+
+    def _channels(self, value: Any, path: Path_) -> frozenset[str] | None:
+        if value is None:
+            return None
+        names = [value] if isinstance(value, str) else list(value)
+        for index, name in enumerate(names):
+            self.channel_ref(name, path if isinstance(value, str) else (*path, index))
+        return frozenset(names)
+
+    def _outcomes(self, value: Any, path: Path_) -> frozenset[str] | None:
+        if value is None:
+            return None
+        names = [value] if isinstance(value, str) else list(value)
+        for index, name in enumerate(names):
+            if name not in KNOWN_OUTCOMES:
+                self.warn("CR412", f"{name!r} is not a standard contact outcome", path if isinstance(value, str)
+                          else (*path, index), hint=_suggest(name, KNOWN_OUTCOMES) or
+                          "it only matches history rows with exactly this outcome")
+        return frozenset(names)
+
+    def _filter(self, spec: dict[str, Any] | None, path: Path_) -> M.EventFilter:
+        spec = spec or {}
+        return M.EventFilter(
+            channels=self._channels(spec.get("channels"), (*path, "channels")),
+            outcomes=self._outcomes(spec.get("outcomes"), (*path, "outcomes")),
+            exclude_outcomes=self._outcomes(spec.get("exclude_outcomes"), (*path, "exclude_outcomes")) or frozenset(),
+            direction=spec.get("direction", "outbound"),
+            exclude_consented=bool(spec.get("exclude_consented", False)),
+        )
+
+    def _restriction(self, spec: dict[str, Any], path: Path_) -> M.Restriction | None:
+        from ..engine.timecalc import HolidayCalendar, WeeklySchedule
+
+        common: dict[str, Any] = dict(
+            id=spec["id"], channels=self._channels(spec.get("channels"), (*path, "channels")),
+            subjects=frozenset(spec["subjects"]) if "subjects" in spec else None,
+            description=spec.get("description"), source=spec.get("source"), explain=spec.get("explain"),
+            location=self.loc(path),
+        )
+        calendar = spec.get("calendar")
+        if calendar is not None:
+            try:
+                HolidayCalendar(calendar)
+            except ValueError as exc:
+                self.error("CR411", f"unknown holiday calendar {calendar!r}: {exc}", (*path, "calendar"),
+                           hint="use an ISO country code such as US, GB, CN, or DE-BY for a subdivision")
+                return None
+        if "allowed_hours" in spec:
+            try:
+                schedule = WeeklySchedule.parse(spec["allowed_hours"])
+            except ValueError as exc:
+                self.error("CR406", f"invalid allowed_hours: {exc}", (*path, "allowed_hours"))
+                return None
+            zone = spec.get("timezone", "debtor")
+            if zone != "debtor":
+                try:
+                    zoneinfo.ZoneInfo(zone)
+                except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                    self.error("CR410", f"unknown time zone {zone!r}", (*path, "timezone"),
+                               hint=_suggest(zone, zoneinfo.available_timezones()) or
+                               "use an IANA name such as America/New_York, or 'debtor'")
+                    return None
+            text = spec["allowed_hours"] if isinstance(spec["allowed_hours"], str) else "per weekday"
+            return M.Restriction(kind="window", schedule=schedule, schedule_text=text, timezone=zone,
+                                 calendar=calendar, **common)
+        if "max_attempts" in spec:
+            key = spec.get("key", "person")
+            return M.Restriction(kind="cap", max_attempts=int(spec["max_attempts"]),
+                                 per=self.duration((*path, "per")), key=key,
+                                 count=self._filter(spec.get("count"), (*path, "count")), **common)
+        if "block_for" in spec:
+            return M.Restriction(kind="cooldown", block_for=self.duration((*path, "block_for")),
+                                 after=self._filter({"direction": "any", **spec["after"]}, (*path, "after")),
+                                 key=spec.get("key", "debt"), **common)
+        if "min_gap" in spec:
+            return M.Restriction(kind="gap", min_gap=parse_duration_text(spec["min_gap"]), **common)
+        if "holds" in spec:
+            exceptions = []
+            for index, exc in enumerate(spec.get("except") or []):
+                self.channel_ref(exc["channel"], (*path, "except", index, "channel"))
+                template = exc.get("template")
+                if template is not None and "templates" in self.data and template not in (self.data["templates"] or {}):
+                    self.error("CR402", f"unknown template {template!r}", (*path, "except", index, "template"),
+                               hint=_suggest(template, self.data["templates"] or {}))
+                exceptions.append(M.HoldException(exc["channel"], template))
+            return M.Restriction(kind="hold", holds=frozenset(spec["holds"]), exceptions=tuple(exceptions), **common)
+        if "block_when" in spec:
+            expression = self.expression((*path, "block_when"))
+            if expression is None:
+                return None
+            return M.Restriction(kind="expression", block_when=expression, **common)
+        if calendar is not None:
+            return M.Restriction(kind="calendar", calendar=calendar, **common)
+        self.error("CR206", "a restriction needs one kind: allowed_hours, calendar, max_attempts, block_for, "
+                            "min_gap, holds or block_when", path)
+        return None
+
+    def kpis(self) -> tuple[M.Kpi, ...]:
+        items = self.data.get("kpis") or []
+        self.duplicate_ids([(k["id"], ("kpis", i, "id")) for i, k in enumerate(items)], "KPI")
+        result = []
+        for index, spec in enumerate(items):
+            path: Path_ = ("kpis", index)
+            metric = spec["metric"]
+            if metric not in self.registry.metrics:
+                hint = _suggest(metric, self.registry.metrics) or \
+                    f"known metrics: {', '.join(sorted(self.registry.metrics))}"
+                self.error("CR402", f"unknown metric {metric!r}", (*path, "metric"), hint=hint)
+            where = self.expression((*path, "where")) if "where" in spec else None
+            match = _TARGET.match(spec["target"])
+            if match is None:
+                self.error("CR409", f"invalid target {spec['target']!r}", (*path, "target"),
+                           hint="write a comparison and a number, such as '>= 90%' or '< 45'")
+                continue
+            op, number, percent = match.groups()
+            threshold = Decimal(number) / 100 if percent else Decimal(number)
+            result.append(M.Kpi(spec["id"], metric, where, op, threshold, spec["target"], spec["period"],
+                                spec.get("params") or {}, spec.get("description"), self.loc(path)))
+        return tuple(result)
+
+    def build(self) -> M.Policy:
+        meta = self.data["metadata"]
+        fields = self.fields()
+        derive = self.derive(fields)
+        scores = self.scores()
+        self.check_score_params(scores)
+        templates = self.templates()
+        segments = self.segments()
+        if segments.default is not None and segments.default in [r.id for r in segments.rules] \
+                and segments.hit_policy != "collect":
+            self.warn("CR413", f"the default segment {segments.default!r} is also a rule id",
+                      ("segments", "default"))
+        escalation = self.escalation(segments, templates)
+        restrictions = self.restrictions(templates)
+        kpis = self.kpis()
+        return M.Policy(
+            file=self.doc.file,
+            metadata=M.Metadata(meta["name"], str(meta["version"]), meta.get("owner"), meta.get("description"),
+                                meta.get("market")),
+            fields=fields, derive=derive, scores=scores, templates=templates, segments=segments,
+            escalation=escalation, restrictions=restrictions, kpis=kpis,
+            warnings=tuple(d for d in self.diagnostics if d.severity != "error"),
+            expressions=tuple(self.expressions),
+        )
+
+
+def _lower_bounds(expr: ast.Expr) -> dict[str, Decimal]:
+    """``dpd >= 31 and …`` → {"dpd": 31}; only top-level conjunctions of ``name >= / > number``."""
+    bounds: dict[str, Decimal] = {}
+    stack = [expr]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.BinOp) and node.op == "and":
+            stack.extend((node.left, node.right))
+        elif isinstance(node, ast.BinOp) and node.op in (">=", ">") and isinstance(node.left, ast.Name) \
+                and isinstance(node.right, ast.Literal) and node.right.kind in ("int", "decimal"):
+            bounds[node.left.name] = Decimal(node.right.value)  # type: ignore[arg-type]
+        elif isinstance(node, ast.Between) and isinstance(node.value, ast.Name) \
+                and isinstance(node.low, ast.Literal) and node.low.kind in ("int", "decimal"):
+            bounds[node.value.name] = Decimal(node.low.value)  # type: ignore[arg-type]
+    return bounds
+
+
+def build_policy(doc: SourceDoc, registry: Registry) -> tuple[M.Policy | None, list[Diagnostic]]:
+    """Build the model from a schema-valid document; returns the policy (None on errors) and all findings."""
+    builder = _Builder(doc, registry)
+    policy = builder.build()
+    errors = [d for d in builder.diagnostics if d.severity == "error"]
+    builder.diagnostics.sort(key=lambda d: (d.location.line, d.location.column) if d.location else (0, 0))
+    return (None if errors else policy), builder.diagnostics
+

@@ -1,0 +1,264 @@
+"""The policy model: frozen dataclasses built from a validated document.
+
+Code past :mod:`collectrules.policy` reads these, never raw dicts. Every node that a decision or an error
+may point at carries its :class:`~collectrules.errors.Location` in the policy file.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..errors import Location
+from ..lang.checker import TypedExpr
+from ..lang.types import Type
+
+if TYPE_CHECKING:
+    from ..engine.timecalc import WeeklySchedule
+
+
+@dataclass(frozen=True)
+class Expression:
+    """A checked expression as written in the policy."""
+
+    source: str
+    typed: TypedExpr
+    location: Location
+    #: path of the expression in the document, e.g. ("segments", "rules", 0, "when")
+    path: tuple[str | int, ...]
+
+    def __str__(self) -> str:
+        return self.source
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    name: str
+    type: Type
+    optional: bool
+    default: Any
+    description: str | None
+    location: Location
+
+
+@dataclass(frozen=True)
+class Derived:
+    name: str
+    expr: Expression
+    description: str | None
+    location: Location
+
+
+@dataclass(frozen=True)
+class ScoreSpec:
+    name: str
+    plugin: str
+    params: dict[str, Any]
+    description: str | None
+    location: Location
+
+
+@dataclass(frozen=True)
+class Template:
+    id: str
+    channel: str | None
+    subject: str | None
+    body: str
+    location: Location
+    #: where the body string stands, so rendering errors can be located
+    body_path: tuple[str | int, ...] = ()
+
+
+@dataclass(frozen=True)
+class SegmentRule:
+    id: str
+    when: Expression
+    description: str | None
+    location: Location
+
+
+@dataclass(frozen=True)
+class SegmentTable:
+    hit_policy: str  # first | unique | collect
+    rules: tuple[SegmentRule, ...]
+    default: str | None
+    location: Location
+
+    def segment_ids(self) -> list[str]:
+        ids = [r.id for r in self.rules]
+        if self.default and self.default not in ids:
+            ids.append(self.default)
+        return ids
+
+
+@dataclass(frozen=True)
+class Cadence:
+    kind: str  # once | every | on_days
+    every: _dt.timedelta | None = None
+    days: tuple[int, ...] = ()
+
+    def describe(self) -> str:
+        if self.kind == "every":
+            assert self.every is not None
+            return f"every {_format_duration(self.every)}"
+        if self.kind == "on_days":
+            return "on days " + ", ".join(str(d) for d in self.days) + " of the stage"
+        return "once per stage"
+
+
+def _format_duration(value: _dt.timedelta) -> str:
+    seconds = int(value.total_seconds())
+    for unit, size in (("w", 7 * 86400), ("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+@dataclass(frozen=True)
+class Action:
+    channel: str
+    template: str | None
+    priority: int
+    subject: str
+    cadence: Cadence
+    location: Location
+
+
+@dataclass(frozen=True)
+class Stage:
+    id: str
+    enter: Expression
+    min_days_in_stage: int
+    actions: tuple[Action, ...]
+    description: str | None
+    location: Location
+
+
+@dataclass(frozen=True)
+class Ladder:
+    id: str
+    segments: tuple[str, ...]
+    stages: tuple[Stage, ...]
+    description: str | None
+    location: Location
+
+    def stage_index(self, stage_id: str | None) -> int | None:
+        for index, stage in enumerate(self.stages):
+            if stage.id == stage_id:
+                return index
+        return None
+
+
+@dataclass(frozen=True)
+class Escalation:
+    ladders: tuple[Ladder, ...]
+    cure_when: Expression | None
+
+    def ladder_for(self, segment: str | None) -> Ladder | None:
+        for ladder in self.ladders:
+            if segment in ladder.segments:
+                return ladder
+        return None
+
+
+@dataclass(frozen=True)
+class Window:
+    """A counting window: calendar days in the debtor's zone (d, w) or a sliding duration (h, m, s)."""
+
+    calendar_days: int | None = None
+    sliding: _dt.timedelta | None = None
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    """Which contact-history events a cap counts or a cool-down reacts to."""
+
+    channels: frozenset[str] | None  # None = the restriction's channels (caps) / any channel
+    outcomes: frozenset[str] | None  # None = any outcome
+    exclude_outcomes: frozenset[str] = frozenset()
+    direction: str = "outbound"  # outbound | inbound | any
+    exclude_consented: bool = False
+
+
+@dataclass(frozen=True)
+class HoldException:
+    channel: str
+    template: str | None
+
+
+@dataclass(frozen=True)
+class Restriction:
+    """One contact restriction; ``kind`` says which of the kind-specific attributes are set."""
+
+    id: str
+    kind: str  # window | calendar | cap | cooldown | gap | hold | expression
+    channels: frozenset[str] | None  # None = every channel
+    subjects: frozenset[str] | None
+    description: str | None
+    source: str | None
+    explain: str | None
+    location: Location
+    schedule: WeeklySchedule | None = None
+    schedule_text: str | None = None
+    timezone: str = "debtor"
+    calendar: str | None = None
+    max_attempts: int | None = None
+    per: Window | None = None
+    key: str = "person"
+    count: EventFilter | None = None
+    block_for: Window | None = None
+    after: EventFilter | None = None
+    min_gap: _dt.timedelta | None = None
+    holds: frozenset[str] = frozenset()
+    exceptions: tuple[HoldException, ...] = ()
+    block_when: Expression | None = None
+
+    def applies_to(self, channel: str, subject: str = "debtor") -> bool:
+        if self.channels is not None and channel not in self.channels:
+            return False
+        return self.subjects is None or subject in self.subjects
+
+
+@dataclass(frozen=True)
+class Kpi:
+    id: str
+    metric: str
+    where: Expression | None
+    op: str
+    threshold: Any  # Decimal
+    target_text: str
+    period: str
+    params: dict[str, Any]
+    description: str | None
+    location: Location
+
+
+@dataclass(frozen=True)
+class Metadata:
+    name: str
+    version: str
+    owner: str | None = None
+    description: str | None = None
+    market: str | None = None
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A loaded, validated and type-checked policy."""
+
+    file: str
+    metadata: Metadata
+    fields: dict[str, FieldSpec]
+    #: derived names in evaluation order (every name after the names it reads)
+    derive: tuple[Derived, ...]
+    scores: tuple[ScoreSpec, ...]
+    templates: dict[str, Template]
+    segments: SegmentTable
+    escalation: Escalation
+    restrictions: tuple[Restriction, ...]
+    kpis: tuple[Kpi, ...]
+    warnings: tuple[Any, ...] = field(default=(), compare=False)
+    #: every expression in the policy, for tools that walk them all (lint, coverage, explain)
+    expressions: tuple[Expression, ...] = field(default=(), compare=False)
