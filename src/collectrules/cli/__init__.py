@@ -33,9 +33,9 @@ def cli() -> None:
 
 
 def _attach() -> None:
-    from . import schema, validate
+    from . import evaluate, schema, validate
 
-    for module in (validate, schema):
+    for module in (validate, schema, evaluate):
         cli.add_command(module.command)
 
 

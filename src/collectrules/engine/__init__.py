@@ -1,0 +1,1 @@
+"""Evaluation core: turns a compiled policy and account data into decisions."""
