@@ -81,6 +81,30 @@ def collectrules_register_reporters(register: Callable[[Any], None]) -> None:
     """
 
 
+@hookspec
+def collectrules_register_transports(register: Callable[[Any], None]) -> None:
+    """Register delivery transports that send rendered messages (SMTP, webhook, outbox …).
+
+    :param register: call it with a :class:`collectrules.registry.Transport`. A policy's ``channels:``
+        section says which transport each channel uses; its ``params`` are validated against the
+        transport's ``params_schema``.
+    :return: nothing.
+
+    Not ``firstresult``. Added in 0.1.
+    """
+
+
+@hookspec
+def collectrules_register_commands(cli: Any) -> None:
+    """Add commands to the ``collectrules`` command line.
+
+    :param cli: the :class:`click.Group`; call ``cli.add_command(...)``.
+    :return: nothing.
+
+    Not ``firstresult``. Added in 0.1.
+    """
+
+
 # --------------------------------------------------------------------------------------------------
 # Evaluation lifecycle
 # --------------------------------------------------------------------------------------------------
@@ -103,6 +127,34 @@ def collectrules_after_decision(decision: Decision) -> None:
     """Called for every decision, in input order, before it is written out.
 
     :param decision: the decision; treat it as read-only.
+    :return: nothing.
+
+    Not ``firstresult``. Added in 0.1.
+    """
+
+
+# --------------------------------------------------------------------------------------------------
+# Dispatch lifecycle
+# --------------------------------------------------------------------------------------------------
+
+
+@hookspec
+def collectrules_before_dispatch(attempt: Any) -> None:
+    """Called before an attempt is sent (or, in a dry run, before it would be).
+
+    :param attempt: the :class:`collectrules.dispatch.Attempt` about to be sent; read-only.
+    :return: nothing.
+
+    Not ``firstresult``. Added in 0.1.
+    """
+
+
+@hookspec
+def collectrules_after_dispatch(attempt: Any, result: Any) -> None:
+    """Called after an attempt was sent and recorded in the ledger.
+
+    :param attempt: the :class:`collectrules.dispatch.Attempt` that was sent.
+    :param result: its :class:`collectrules.registry.DeliveryResult`.
     :return: nothing.
 
     Not ``firstresult``. Added in 0.1.

@@ -74,12 +74,38 @@ class Reporter:
     origin: str = "builtin"
 
 
+@dataclass(frozen=True)
+class DeliveryResult:
+    """What a transport reports for one message: ``outcome`` is a contact outcome (``sent``, ``delivered``,
+    ``failed`` …), ``reference`` the provider's message id, ``detail`` a human note."""
+
+    outcome: str
+    reference: str | None = None
+    detail: str | None = None
+
+
+@dataclass(frozen=True)
+class Transport:
+    """Sends rendered messages for channels configured to use it.
+
+    ``open(params)`` returns a sender: ``send(message: dict) -> DeliveryResult``, where ``message`` holds
+    ``channel``, ``to``, ``subject``, ``body``, ``account_id``, ``idempotency_key`` and ``template``.
+    """
+
+    name: str
+    description: str
+    params_schema: dict[str, Any]
+    open: Callable[[dict[str, Any]], Callable[[dict[str, Any]], DeliveryResult]]
+    origin: str = "builtin"
+
+
 @dataclass
 class Registry:
     channels: dict[str, Channel] = field(default_factory=dict)
     scorers: dict[str, Scorer] = field(default_factory=dict)
     metrics: dict[str, Metric] = field(default_factory=dict)
     reporters: dict[str, Reporter] = field(default_factory=dict)
+    transports: dict[str, Transport] = field(default_factory=dict)
     functions: FunctionRegistry = field(default_factory=lambda: FunctionRegistry(()))
     #: problems met while building (a plugin that failed to import, …), reported by the CLI
     problems: list[str] = field(default_factory=list)
@@ -98,7 +124,7 @@ class Registry:
 
         def register(item: Any) -> None:
             expected = {"channels": Channel, "scorers": Scorer, "metrics": Metric, "reporters": Reporter,
-                        "functions": Function}[kind]
+                        "functions": Function, "transports": Transport}[kind]
             if not isinstance(item, expected):
                 raise PluginError(f"plugin {origin!r} registered {type(item).__name__} as one of its {kind}; "
                                   f"expected a {expected.__name__}", code="CR703")
@@ -124,7 +150,7 @@ class Registry:
 def registry_from(pm: Any) -> Registry:
     """Call every registration hook, plugin by plugin, so each item records its origin."""
     registry = Registry()
-    for kind in ("channels", "scorers", "functions", "metrics", "reporters"):
+    for kind in ("channels", "scorers", "functions", "metrics", "reporters", "transports"):
         hook = getattr(pm.hook, f"collectrules_register_{kind}")
         for impl in reversed(hook.get_hookimpls()):
             origin = pm.get_name(impl.plugin) or repr(impl.plugin)

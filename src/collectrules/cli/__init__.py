@@ -33,9 +33,9 @@ def cli() -> None:
 
 
 def _attach() -> None:
-    from . import evaluate, schema, validate
+    from . import evaluate, explain, schema, validate
 
-    for module in (validate, schema, evaluate):
+    for module in (validate, schema, evaluate, explain):
         cli.add_command(module.command)
 
 
