@@ -63,6 +63,8 @@ ERROR_CODES: dict[str, str] = {
     "CR604": "unsupported data file format",
     "CR605": "duplicate column in a data file header",
     "CR606": "a JSON Lines file holds no JSON object",
+    "CR607": "the as-of time has no time zone",
+    "CR608": "an account value passed to the API does not fit its field's type",
     # plugins
     "CR701": "a plugin failed to load",
     "CR702": "a name is registered by two plugins",

@@ -85,7 +85,7 @@ def load_portfolio(program: Program, accounts: str | Path, history: str | Path |
     seen: dict[str, int] = {}
     duplicates: list[RowProblem] = []
     for row_number, row in account_rows:
-        account = program.account(row, row_number)
+        account = program.account(row, row_number, typed=True)
         if account.account_id in seen:
             duplicates.append(RowProblem(str(accounts), row_number, "account_id",
                                          f"account {account.account_id!r} already appears on row "

@@ -69,12 +69,30 @@ class Program:
 
     # ---- public API ----------------------------------------------------------------------------------
 
-    def account(self, row: Mapping[str, Any], row_number: int | None = None) -> Account:
-        """Build an :class:`Account` from a mapping of already-typed values (standard columns + fields)."""
+    def account(self, row: Mapping[str, Any], row_number: int | None = None, *, typed: bool = False) -> Account:
+        """Build an :class:`Account` from a mapping of standard columns and field values.
+
+        Values are converted to their fields' types (``"1250.00"`` → ``Decimal``) unless ``typed`` says the
+        caller already did (the portfolio reader does); a value that does not fit raises :class:`DataError`.
+        """
+        from ..io.values import ValueKind, parse_value
         from .account import account_from_row
 
         if "account_id" not in row or row["account_id"] in (None, ""):
             raise DataError("an account needs an 'account_id'", code="CR601")
+        if not typed:
+            converted = dict(row)
+            for name, spec in self.policy.fields.items():
+                value = row.get(name)
+                if value is None:
+                    continue
+                item = ValueKind(spec.type.item.kind) if spec.type.item is not None else None
+                try:
+                    converted[name] = parse_value(value, ValueKind(spec.type.kind),
+                                                  enum_values=spec.type.enum_values, item_kind=item)
+                except ValueError as exc:
+                    raise DataError(f"account {row['account_id']!r}: field {name!r}: {exc}", code="CR608") from None
+            row = converted
         return account_from_row(row, self._field_names, self._defaults, row_number)
 
     def evaluate(self, account: Account | Mapping[str, Any], history: Sequence[ContactEvent] = (),

@@ -145,7 +145,8 @@ class CooldownRestriction(CompiledRestriction):
     def check(self, ctx: AccountContext, action: ActionRef, at: _dt.datetime) -> Reason | None:
         spec = self.spec
         assert spec.after is not None and spec.block_for is not None
-        times = _filter_events(ctx, spec.key, spec.after, None)
+        # without its own channels, a cool-down reacts to contacts on the channels it restricts
+        times = _filter_events(ctx, spec.key, spec.after, spec.channels)
         window = _window_next(spec.block_for, ctx.primary_zone)
         until = None
         trigger = None
@@ -169,7 +170,8 @@ class GapRestriction(CompiledRestriction):
         channels = spec.channels
         last = None
         for event in reversed(ctx.events):
-            if event.direction == "outbound" and event.account_id == ctx.account.account_id \
+            # per person: two accounts of one debtor share the gap
+            if event.direction == "outbound" and _key_matches("person", event, ctx) \
                     and (channels is None or event.channel in channels):
                 last = event
                 break
