@@ -220,10 +220,19 @@ def _parse_day_value(value: object, context: str) -> tuple[DailyWindow, ...]:
 
 
 @lru_cache(maxsize=1)
-def _supported_calendars() -> dict[str, list[str]]:
+def _country_codes() -> frozenset[str]:
+    # the registry names every country without importing each country's module, which
+    # list_supported_countries() does and which costs more than the rest of `validate`
+    from holidays.registry import COUNTRIES
+
+    return frozenset(code for entry in COUNTRIES.values() for code in entry[1:3])
+
+
+@lru_cache(maxsize=64)
+def _subdivisions(country: str) -> tuple[str, ...]:
     import holidays
 
-    return holidays.list_supported_countries()
+    return tuple(holidays.country_holidays(country).subdivisions)
 
 
 @lru_cache(maxsize=512)
@@ -247,13 +256,12 @@ class HolidayCalendar:
             raise ValueError(f"a holiday calendar code must be a non-empty string, got {code!r}")
         country_part, separator, subdivision_part = code.strip().partition("-")
         country = country_part.strip().upper()
-        supported = _supported_calendars()
-        if country not in supported:
+        if country not in _country_codes():
             raise ValueError(f"unknown holiday calendar {code!r}: no calendar for country {country!r}")
         subdivision: str | None = None
         if subdivision_part.strip():
             wanted = subdivision_part.strip().casefold()
-            matches = [name for name in supported[country] if name.casefold() == wanted]
+            matches = [name for name in _subdivisions(country) if name.casefold() == wanted]
             if not matches:
                 raise ValueError(
                     f"unknown holiday calendar {code!r}: {country} has no subdivision "
