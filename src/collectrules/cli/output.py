@@ -37,7 +37,7 @@ def _text(results: Sequence[CheckResult], *, quiet: bool) -> str:
         errors = sum(len(r.errors) for r in results)
         lines.append(f"{len(results)} polic{'y' if len(results) == 1 else 'ies'} checked: "
                      f"{len(results) - invalid} valid, {invalid} invalid, {errors} error{'s' if errors != 1 else ''}")
-    return "\n".join(lines) + "\n"
+    return "".join(line + "\n" for line in lines)
 
 
 def diagnostic_json(d: Diagnostic) -> dict[str, Any]:

@@ -221,7 +221,8 @@ def _syntax_problem(text: str, exc: UnexpectedInput) -> ExprProblem:
         return ExprProblem("CR302", f"unexpected character {char!r}", pos, pos + 1, hint)
     if isinstance(exc, UnexpectedEOF) or (isinstance(exc, UnexpectedToken) and exc.token.type == "$END"):
         expected = getattr(exc, "expected", set()) or set()
-        return ExprProblem("CR301", "unexpected end of expression", len(text), len(text) + 1,
+        end = len(text.rstrip())  # block scalars end with a newline; point just after the last character
+        return ExprProblem("CR301", "unexpected end of expression", end, end + 1,
                            f"expected {_describe_expected(set(expected))}" if expected else None)
     assert isinstance(exc, UnexpectedToken)
     token = exc.token

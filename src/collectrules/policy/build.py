@@ -223,12 +223,13 @@ class _Builder:
                         if not reported & set(cycle):
                             reported.update(cycle)
                             location_path = paths[name]
+                            where = self.doc.scalar_offset_location(location_path, dep.span.start,
+                                                                    dep.span.end - dep.span.start)
                             self.diagnostics.append(Diagnostic(
                                 "CR403", "derived names depend on each other in a cycle: " + " → ".join(cycle),
-                                self.doc.scalar_offset_location(location_path, dep.span.start,
-                                                                dep.span.end - dep.span.start),
+                                where,
                                 "a derived name cannot use itself, directly or through others",
-                                source_line=self.doc.line_text(self.loc(location_path).line)))
+                                source_line=self.doc.line_text(where.line)))
                     elif not state.get(dep.name):
                         state[dep.name] = 1
                         trail.append(dep.name)
@@ -259,22 +260,15 @@ class _Builder:
         """Validate each score's params against its scorer's schema fragment and compile its expressions."""
         import jsonschema
 
+        from .schema import validate_part
+
         for spec in scores:
             scorer = self.registry.scorers[spec.plugin]
             base: Path_ = ("scores", spec.name, "params")
             validator = jsonschema.Draft202012Validator(scorer.params_schema)
-            errors = sorted(validator.iter_errors(spec.params), key=lambda e: list(e.absolute_path))
-            for error in errors:
-                path = (*base, *error.absolute_path)
-                if error.validator == "additionalProperties":
-                    allowed = list(error.schema.get("properties", {}))
-                    for key in error.instance:
-                        if key not in allowed:
-                            self.error("CR201", f"unknown key {key!r} in the params of scorer {spec.plugin!r}",
-                                       (*path, key), key=True, hint=_suggest(key, allowed))
-                else:
-                    self.error("CR206", f"params of scorer {spec.plugin!r}: {error.message}", path)
-            if errors:
+            problems = validate_part(self.doc, validator, spec.params, base)
+            self.diagnostics.extend(problems)
+            if problems:
                 continue
 
             def compile_param(text: str, rel: Path_, *, condition: bool = False, numeric: bool = False,
@@ -435,7 +429,7 @@ class _Builder:
             try:
                 HolidayCalendar(calendar)
             except ValueError as exc:
-                self.error("CR411", f"unknown holiday calendar {calendar!r}: {exc}", (*path, "calendar"),
+                self.error("CR411", str(exc), (*path, "calendar"),
                            hint="use an ISO country code such as US, GB, CN, or DE-BY for a subdivision")
                 return None
         if "allowed_hours" in spec:

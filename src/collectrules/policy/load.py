@@ -9,6 +9,7 @@ bound are rejected here, where the positions are known.
 
 from __future__ import annotations
 
+import copy
 import datetime as _dt
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,38 +104,54 @@ def _value_at(data: Any, path: Path_) -> Any:
     return data
 
 
+_ESCAPE_LENGTHS = {"x": 4, "u": 6, "U": 10}
+
+
 def _align(value: str, raw: str, style: str | None, offset: int) -> int:
-    """Index in ``raw`` of the character ``value[offset]``."""
+    """Index in ``raw`` of the character ``value[offset]`` (one past the last one for the end).
+
+    Walks both texts together: equal characters pair up; a space in the value may stand for a folded line
+    break in the source (whose next line's indentation is skipped); indentation and quotes in the source
+    stand for nothing; an escape sequence in a double-quoted scalar stands for one value character, and a
+    backslash at the end of a line for none.
+    """
     j = 0
     if style in ("'", '"'):
         j = 1
     elif style in ("|", ">"):
-        # skip the indicator line ("|", "|-", ">+2" …)
         newline = raw.find("\n")
         j = newline + 1 if newline >= 0 else len(raw)
-    for i, char in enumerate(value):
-        while j < len(raw) and raw[j] != char:
-            if char == " " and raw[j] in "\n":
-                # a folded line break: the value's space stands for it
+    positions: list[int] = []
+    for char in value[: offset + 1]:
+        while j < len(raw):
+            current = raw[j]
+            if style == '"' and current == "\\" and j + 1 < len(raw):
+                following = raw[j + 1]
+                if following in "\r\n":
+                    j += 2
+                    while j < len(raw) and raw[j] in " \t\r\n":
+                        j += 1
+                    continue
+                positions.append(j)
+                j += _ESCAPE_LENGTHS.get(following, 2)
                 break
-            if style == '"' and raw[j] == "\\":
-                j += 2
-                continue
-            j += 1
-        if i == offset:
-            # a folded break maps to the first non-blank character of the next line
-            while j < len(raw) and raw[j] in "\n \t" and char != raw[j]:
+            if current == char:
+                positions.append(j)
+                j += 2 if style == "'" and char == "'" and raw[j + 1:j + 2] == "'" else 1
+                break
+            if current == "\n" and char == " ":
+                positions.append(j)
                 j += 1
-            return min(j, max(len(raw) - 1, 0))
-        if j < len(raw) and raw[j] == "\n" and char == " ":
+                while j < len(raw) and raw[j] in " \t":
+                    j += 1
+                break
             j += 1
-            while j < len(raw) and raw[j] in " \t":
-                j += 1
-            continue
-        j += 1
-        if style == "'" and char == "'" and j < len(raw) and raw[j] == "'":
-            j += 1
-    return min(j, len(raw))
+        else:
+            break
+    if offset < len(positions):
+        return positions[offset]
+    # past the end of the value: just after its last character
+    return positions[-1] + 1 if positions else j
 
 
 def _mark_pos(node: yaml.Node) -> NodePos:
@@ -151,6 +168,7 @@ class _Converter:
         self.text = text
         self.positions: dict[Path_, NodePos] = {}
         self.expanded = 0
+        self.alias_stack: list[yaml.Node] = []
         self.constructor = yaml.SafeLoader("")  # used only to construct scalars with the safe resolver
 
     def fail(self, code: str, message: str, node: yaml.Node, hint: str | None = None) -> PolicyLoadError:
@@ -163,8 +181,19 @@ class _Converter:
     def convert(self, node: yaml.Node, path: Path_, depth: int, key_pos: tuple[int, int] | None = None) -> Any:
         self.expanded += 1
         if self.expanded > MAX_EXPANDED_NODES:
+            # blame the outermost alias being expanded, which is where the author can act
+            culprit = self.alias_stack[0] if self.alias_stack else node
             raise self.fail("CR106", f"the document expands to more than {MAX_EXPANDED_NODES:,} nodes",
-                            node, "YAML aliases (*name) copy whole subtrees; write the values out instead")
+                            culprit, "YAML aliases (*name) copy whole subtrees; write the values out instead")
+        if getattr(node, "is_alias", False):
+            self.alias_stack.append(node)
+            try:
+                return self._convert(node, path, depth, key_pos)
+            finally:
+                self.alias_stack.pop()
+        return self._convert(node, path, depth, key_pos)
+
+    def _convert(self, node: yaml.Node, path: Path_, depth: int, key_pos: tuple[int, int] | None) -> Any:
         if depth > MAX_DEPTH:
             raise self.fail("CR107", f"nesting deeper than {MAX_DEPTH} levels", node,
                             "a policy never needs this depth; check the indentation")
@@ -179,10 +208,13 @@ class _Converter:
             for key_node, value_node in node.value:
                 if key_node.tag == "tag:yaml.org,2002:merge":
                     raise self.fail("CR108", "YAML merge keys (<<) are not supported in policies", key_node,
-                                    "write the keys out; imports are the way to share policy parts")
+                                    "write the keys out")
                 if not isinstance(key_node, yaml.ScalarNode):
                     raise self.fail("CR109", "a mapping key must be a plain value", key_node)
-                key = self.constructor.construct_object(key_node)
+                try:
+                    key = self.constructor.construct_object(key_node)
+                except yaml.constructor.ConstructorError as exc:
+                    raise self.fail("CR109", f"unsupported YAML key: {exc.problem or exc}", key_node) from None
                 if not isinstance(key, str | int | bool) or key is None:
                     key = str(key)
                 if isinstance(key, bool):
@@ -198,13 +230,36 @@ class _Converter:
             return result
         if isinstance(node, yaml.SequenceNode):
             return [self.convert(item, (*path, i), depth + 1) for i, item in enumerate(node.value)]
-        value = self.constructor.construct_object(node)
+        try:
+            value = self.constructor.construct_object(node)
+        except yaml.constructor.ConstructorError as exc:
+            raise self.fail("CR109", f"unsupported YAML value: {exc.problem or exc}", node,
+                            "policies use plain YAML: no tags such as !include or !!binary") from None
         if isinstance(value, _dt.date | _dt.datetime):
             # dates stay text: the schema and the expression language decide what they mean
             return node.value
         if isinstance(value, bytes | set):
             raise self.fail("CR109", f"unsupported YAML type {node.tag}", node)
         return value
+
+
+class _PositionedLoader(yaml.SafeLoader):
+    """A safe loader whose aliases carry the alias's own position.
+
+    PyYAML hands back the anchored node itself for ``*alias``, so errors found while expanding one would
+    point at the anchor. A shallow copy with the alias's marks keeps expansion linear (children are shared)
+    and lets the converter point at the alias that went over a limit.
+    """
+
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node:  # type: ignore[override]
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            node = super().compose_node(parent, index)
+            alias = copy.copy(node)
+            alias.start_mark, alias.end_mark = event.start_mark, event.end_mark
+            alias.is_alias = True  # type: ignore[attr-defined]
+            return alias
+        return super().compose_node(parent, index)  # type: ignore[no-any-return]
 
 
 def load_yaml(path: str | Path, *, display_name: str | None = None) -> SourceDoc:
@@ -223,7 +278,7 @@ def load_yaml(path: str | Path, *, display_name: str | None = None) -> SourceDoc
     if raw is None:
         raise PolicyLoadError(f"file is larger than {MAX_FILE_BYTES // 1024 // 1024} MiB", code="CR103",
                               location=Location(file, 1, 1),
-                              hint="split the policy with imports, or check that this is the right file")
+                              hint="check that this is the right file")
     return load_yaml_text(raw, file)
 
 
@@ -245,15 +300,19 @@ def load_yaml_text(raw: bytes | str, file: str = "<string>") -> SourceDoc:
         text = raw
     text = text.removeprefix("\ufeff")
     try:
-        loader = yaml.SafeLoader(text)
+        loader = _PositionedLoader(text)
         try:
             node = loader.get_single_node()
         finally:
             loader.dispose()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         problem = exc.problem or exc.context or "invalid YAML"
+        if exc.context and exc.context_mark and "end of stream" in (exc.problem or ""):
+            # an unclosed quote or bracket: the place it was opened is what the author needs
+            mark = exc.context_mark
+            problem = f"{exc.context} that is never closed"
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         lines = text.splitlines()
         source = lines[line - 1] if 0 < line <= len(lines) else None
         hint = "check indentation, colons and quotes around this point"

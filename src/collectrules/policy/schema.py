@@ -31,7 +31,7 @@ def policy_schema() -> dict[str, Any]:
 
 
 @functools.cache
-def _validator(extra_key: str = "") -> Any:
+def _validator() -> Any:
     import jsonschema
 
     return jsonschema.Draft202012Validator(policy_schema())
@@ -64,13 +64,18 @@ def _describe_type(value: Any) -> str:
 
 def _leaves(error: Any) -> list[Any]:
     """For oneOf/anyOf, descend to the errors of the branch that came closest."""
+    if error.validator in ("oneOf", "anyOf") and error.context \
+            and all(e.validator == "required" and not e.relative_path for e in error.context):
+        # "one of these keys is needed": one finding naming them all beats the first branch's complaint
+        return [error]
     if error.validator in ("oneOf", "anyOf") and error.context:
         import jsonschema.exceptions as jx
 
         best = jx.best_match(error.context, key=jx.relevance)
         if best is not None:
             # errors of the same branch as the best match
-            branch = [e for e in error.context if e.relative_schema_path[:1] == best.relative_schema_path[:1]]
+            first = list(best.relative_schema_path)[:1]
+            branch = [e for e in error.context if list(e.relative_schema_path)[:1] == first]
             out: list[Any] = []
             for e in branch:
                 out.extend(_leaves(e))
@@ -103,6 +108,10 @@ def _diagnose(doc: SourceDoc, error: Any) -> list[Diagnostic]:
                 out.append(doc.diagnostic("CR201", f"unknown key {key!r} in {where}", (*path, key), key=True,
                                           hint=_suggest(key, allowed)))
         return out or [doc.diagnostic("CR206", error.message, path)]
+    if validator in ("oneOf", "anyOf") and error.context and isinstance(instance, dict):
+        options = list(dict.fromkeys(k for e in error.context for k in e.validator_value if k not in instance))
+        return [doc.diagnostic("CR202", f"{where} needs one of these keys: {', '.join(options)}", path,
+                               hint=_description_hint(error, None))]
     if validator == "required":
         missing = [k for k in error.validator_value if isinstance(instance, dict) and k not in instance]
         name = missing[0] if missing else "?"
@@ -125,13 +134,27 @@ def _diagnose(doc: SourceDoc, error: Any) -> list[Diagnostic]:
     if validator == "pattern":
         return [doc.diagnostic("CR205", f"{instance!r} is not a valid value for {where}", path,
                                hint=_description_hint(error, None) or f"it must match {error.validator_value}")]
+    if validator in ("minLength", "maxLength") and isinstance(instance, str):
+        limit = error.validator_value
+        size = "longer" if validator == "maxLength" else "shorter"
+        return [doc.diagnostic("CR207", f"{where} is {len(instance):,} characters long; it may not be {size} "
+                                        f"than {limit:,}", path)]
     if validator in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "minItems", "maxItems",
-                     "minLength", "maxLength", "uniqueItems", "minProperties", "maxProperties"):
-        return [doc.diagnostic("CR207", f"{where}: {error.message}", path)]
+                     "uniqueItems", "minProperties", "maxProperties"):
+        return [doc.diagnostic("CR207", f"{where}: {_short(error.message)}", path)]
     if validator == "not":
+        clash = error.validator_value.get("required") if isinstance(error.validator_value, dict) else None
+        if clash and isinstance(instance, dict) and all(k in instance for k in clash):
+            keys = " and ".join(repr(k) for k in clash)
+            return [doc.diagnostic("CR206", f"{keys} cannot be used together in {where}", (*path, clash[-1]),
+                                   key=True, hint=_description_hint(error, None) or "keep only one of them")]
         return [doc.diagnostic("CR206", f"{where}: these keys cannot be used together here", path,
                                hint=_description_hint(error, None))]
     return [doc.diagnostic("CR206", f"{where}: {error.message}", path)]
+
+
+def _short(text: str, limit: int = 160) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _article(text: str) -> str:
@@ -150,9 +173,20 @@ def _description_hint(error: Any, key: str | None) -> str | None:
 
 def validate_schema(doc: SourceDoc) -> list[Diagnostic]:
     """Every schema violation in ``doc``, located and sorted by position."""
+    return validate_part(doc, _validator(), doc.data, ())
+
+
+def validate_part(doc: SourceDoc, validator: Any, instance: Any, base: tuple[str | int, ...]) -> list[Diagnostic]:
+    """Validate ``instance`` (the part of ``doc`` at ``base``) with ``validator``, located like the policy.
+
+    Plugins' schema fragments (a scorer's or transport's ``params``) are validated with this, so their
+    errors read and point exactly like every other schema error.
+    """
     diagnostics: list[Diagnostic] = []
     seen: set[tuple[object, ...]] = set()
-    for error in _validator().iter_errors(doc.data):
+    for error in validator.iter_errors(instance):
+        if base:
+            error.path.extendleft(reversed(base))
         for leaf in _leaves(error):
             for diagnostic in _diagnose(doc, leaf):
                 key = (diagnostic.location, diagnostic.code, diagnostic.message)
