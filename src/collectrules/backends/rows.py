@@ -53,7 +53,25 @@ class _Compiler:
         self.typed = typed
         self.functions = functions
 
-    def compile(self, node: ast.Expr) -> Evaluator:  # noqa: C901 - one branch per node type, by design
+    def compile(self, node: ast.Expr) -> Evaluator:
+        evaluator = self._compile(node)
+        node_type = self.typed.type_of(node)
+        # where the checker unified int and decimal into decimal (if/else branches, min, max, coalesce, lists),
+        # make the value a Decimal too, so a value's type never depends on which branch produced it
+        if node_type.kind == "decimal" and isinstance(node, ast.If | ast.Call):
+            inner = evaluator
+
+            def as_decimal(ctx: Any) -> Any:
+                value = inner(ctx)
+                return Decimal(value) if type(value) is int else value
+            return as_decimal
+        if node_type.kind == "list" and node_type.item is not None and node_type.item.kind == "decimal" \
+                and isinstance(node, ast.ListLit):
+            inner_list = evaluator
+            return lambda ctx: tuple(Decimal(v) if type(v) is int else v for v in inner_list(ctx))
+        return evaluator
+
+    def _compile(self, node: ast.Expr) -> Evaluator:  # noqa: C901 - one branch per node type, by design
         match node:
             case ast.Literal(value=value):
                 return lambda ctx: value

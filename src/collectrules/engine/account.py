@@ -15,6 +15,7 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from ..lang.ast import CalendarDuration
 from . import timecalc
 
 UTC_ZONE = ZoneInfo("UTC")
@@ -110,6 +111,11 @@ class Account:
         return {"phone": self.phone, "email": self.email, "address": self.address}.get(kind or "", None)
 
 
+def _event_order(event: ContactEvent) -> tuple[Any, ...]:
+    return (event.at, event.account_id, event.channel, event.outcome, event.direction, event.person_id or "",
+            event.debt_id or "", event.contact or "", event.consent, event.template or "", event.subject)
+
+
 class AccountContext:
     """Evaluation context of one account at one as-of instant."""
 
@@ -125,8 +131,9 @@ class AccountContext:
         self.zones = tuple(zone(z) for z in account.timezones)
         self.primary_zone = self.zones[0] if self.zones else UTC_ZONE
         self.today = timecalc.local_day(as_of, self.primary_zone)
-        # events after the as-of instant have not happened yet from the decision's point of view
-        self.events = sorted((e for e in events if e.at <= as_of), key=lambda e: e.at)
+        # events after the as-of instant have not happened yet from the decision's point of view; ties in
+        # time are broken on the event's other columns so the decision never depends on the input order
+        self.events = sorted((e for e in events if e.at <= as_of), key=_event_order)
         self.holds = tuple(holds)
         self.promises = tuple(promises)
 
@@ -138,10 +145,9 @@ class AccountContext:
 
     def attempts(self, channel: str, window: _dt.timedelta) -> int:
         times = [e.at for e in self._outbound(channel)]
-        seconds = int(window.total_seconds())
-        if seconds % 86400 == 0:
-            return timecalc.count_in_window(times, self.as_of, calendar_days=seconds // 86400,
-                                            zone=self.primary_zone)
+        if isinstance(window, CalendarDuration):
+            days = int(window.total_seconds()) // 86400
+            return timecalc.count_in_window(times, self.as_of, calendar_days=days, zone=self.primary_zone)
         return timecalc.count_in_window(times, self.as_of, sliding=window)
 
     def last_contact(self, channel: str) -> _dt.datetime | None:

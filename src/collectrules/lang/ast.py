@@ -12,6 +12,17 @@ from decimal import Decimal
 from typing import TypeAlias
 
 
+class CalendarDuration(_dt.timedelta):
+    """A duration written in days or weeks (``7d``, ``2w``).
+
+    Where a duration is a counting window (``attempts("phone", 7d)``), days and weeks mean calendar days in
+    the debtor's time zone, while hours and minutes (``168h``) mean a sliding period; this subclass keeps
+    that distinction after parsing. It compares and computes like any timedelta.
+    """
+
+    __slots__ = ()
+
+
 @dataclass(frozen=True, slots=True)
 class Span:
     start: int

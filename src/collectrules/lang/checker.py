@@ -8,6 +8,7 @@ Python's recursion limit.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -32,6 +33,12 @@ class Scope:
 def _suggest(word: str, options: list[str]) -> str | None:
     close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
     return f"did you mean {close[0]!r}?" if close else None
+
+
+def _a(t: object) -> str:
+    """``int`` → "an int", ``decimal`` → "a decimal"."""
+    text = str(t)
+    return ("an " if text[:1] in "aeiou" else "a ") + text
 
 
 def _problem(code: str, message: str, node: ast.Expr, hint: str | None = None) -> ExprProblem:
@@ -62,10 +69,10 @@ def check(expr: ast.Expr, scope: Scope, *, source: str = "", expect: Type | None
     result = types[id(expr)]
     if expect is not None and result.kind not in ("null", "any"):
         if expect == T.BOOL and result != T.BOOL:
-            raise _problem("CR353", f"a {what} must be true or false, but this is a {result}", expr,
+            raise _problem("CR353", f"{_a(what)} must be true or false, but this is {_a(result)}", expr,
                            "compare it with something, e.g. 'dpd >= 30'")
         if expect != T.BOOL and T.unify(expect, result) != expect:
-            raise _problem("CR352", f"expected a {expect} here, but this is a {result}", expr)
+            raise _problem("CR352", f"expected {_a(expect)} here, but this is {_a(result)}", expr)
     return TypedExpr(expr, result, types, source)
 
 
@@ -106,12 +113,12 @@ def _type_node(node: ast.Expr, types: dict[int, Type], scope: Scope) -> Type:
             return _type_call(node, types, scope)
         case ast.Unary(op="not", operand=operand):
             if of(operand).kind not in ("bool", "null"):
-                raise _problem("CR352", f"'not' needs true or false, but this is a {of(operand)}", operand)
+                raise _problem("CR352", f"'not' needs true or false, but this is {_a(of(operand))}", operand)
             return T.BOOL
         case ast.Unary(op="neg", operand=operand):
             kind = of(operand).kind
             if not (of(operand).is_numeric or kind == "duration"):
-                raise _problem("CR352", f"cannot negate a {of(operand)}", node)
+                raise _problem("CR352", f"cannot negate {_a(of(operand))}", node)
             return of(operand)
         case ast.BinOp(op=op, left=left, right=right):
             return _type_binop(node, op, left, right, of(left), of(right))
@@ -119,11 +126,11 @@ def _type_node(node: ast.Expr, types: dict[int, Type], scope: Scope) -> Type:
             container_type = of(container)
             if container_type.kind != "list":
                 hint = "use contains(text, part) for text" if container_type.is_textual else None
-                raise _problem("CR352", f"'in' needs a list on its right, but this is a {container_type}",
+                raise _problem("CR352", f"'in' needs a list on its right, but this is {_a(container_type)}",
                                container, hint)
             item_type = container_type.item or T.ANY
             if item_type.kind != "any" and not T.comparable(of(value), item_type, ordered=False):
-                raise _problem("CR352", f"cannot look for a {of(value)} in a {container_type}", node)
+                raise _problem("CR352", f"cannot look for {_a(of(value))} in {_a(container_type)}", node)
             if of(value).kind == "enum" and isinstance(container, ast.ListLit):
                 for item in container.items:
                     _check_enum_literal(of(value), item)
@@ -131,17 +138,17 @@ def _type_node(node: ast.Expr, types: dict[int, Type], scope: Scope) -> Type:
         case ast.Between(value=value, low=low, high=high):
             for bound in (low, high):
                 if not T.comparable(of(value), of(bound), ordered=True):
-                    raise _problem("CR352", f"cannot compare a {of(value)} with a {of(bound)}", bound)
+                    raise _problem("CR352", f"cannot compare {_a(of(value))} with {_a(of(bound))}", bound)
             return T.BOOL
         case ast.IsNull():
             return T.BOOL
         case ast.If(cond=cond, then=then, otherwise=otherwise):
             if of(cond).kind not in ("bool", "null"):
-                raise _problem("CR353", f"the condition after 'if' must be true or false, but this is a {of(cond)}",
+                raise _problem("CR353", f"the condition after 'if' must be true or false, but this is {_a(of(cond))}",
                                cond)
             unified = T.unify(of(then), of(otherwise))
             if unified is None:
-                raise _problem("CR358", f"'then' gives a {of(then)} but 'else' gives a {of(otherwise)}", otherwise,
+                raise _problem("CR358", f"'then' gives {_a(of(then))} but 'else' gives {_a(of(otherwise))}", otherwise,
                                "both branches must give the same type")
             return unified
     raise AssertionError(f"unhandled node {type(node).__name__}")
@@ -158,7 +165,7 @@ def _type_binop(node: ast.BinOp, op: str, left: ast.Expr, right: ast.Expr, lt: T
     if op in ast.LOGICAL_OPS:
         for side, t in ((left, lt), (right, rt)):
             if t.kind not in ("bool", "null"):
-                raise _problem("CR352", f"'{op}' needs true or false on both sides, but this is a {t}", side,
+                raise _problem("CR352", f"'{op}' needs true or false on both sides, but this is {_a(t)}", side,
                                "compare it with something, e.g. 'balance > 0'")
         return T.BOOL
     if op in ast.COMPARISON_OPS:
@@ -172,7 +179,7 @@ def _type_binop(node: ast.BinOp, op: str, left: ast.Expr, right: ast.Expr, lt: T
                 hint = "numbers are written without quotes: balance >= 5000"
             elif "date" in (lt.kind, rt.kind) or "datetime" in (lt.kind, rt.kind):
                 hint = "write dates as date(\"2026-01-31\"), or use days_since(...)"
-            raise _problem("CR352", f"cannot compare a {lt} with a {rt} using '{op}'", node, hint)
+            raise _problem("CR352", f"cannot compare {_a(lt)} with {_a(rt)} using '{op}'", node, hint)
         if lt.kind == "enum":
             _check_enum_literal(lt, right)
         if rt.kind == "enum":
@@ -197,7 +204,7 @@ def _type_binop(node: ast.BinOp, op: str, left: ast.Expr, right: ast.Expr, lt: T
         return T.DURATION
     if op == "+" and lt.kind in ("string", "enum") and rt.kind in ("string", "enum"):
         return T.STRING
-    raise _problem("CR352", f"cannot apply '{op}' to a {lt} and a {rt}", node)
+    raise _problem("CR352", f"cannot apply '{op}' to {_a(lt)} and {_a(rt)}", node)
 
 
 def _type_call(node: ast.Call, types: dict[int, Type], scope: Scope) -> Type:
@@ -228,8 +235,12 @@ def _type_call(node: ast.Call, types: dict[int, Type], scope: Scope) -> Type:
                     raise _problem("CR361", message, arg)
         if not param.accepts(arg_type):
             raise _problem("CR357", f"argument {index + 1} of {node.func}() must be {param.description}, "
-                                    f"got a {arg_type}", arg)
+                                    f"got {_a(arg_type)}", arg)
         arg_types.append(arg_type)
+    if function.check_args is not None:
+        message = function.check_args(arg_types)
+        if message:
+            raise _problem("CR357", f"{node.func}(): {message}", node.args[-1] if node.args else node)
     return function.result_type(arg_types)
 
 
@@ -242,6 +253,8 @@ def _type_date_constructor(node: ast.Call) -> Type:
     text = str(node.args[0].value)
     try:
         if node.func == "date":
+            if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text):
+                raise ValueError(text)
             _dt.date.fromisoformat(text)
             return T.DATE
         parsed = _dt.datetime.fromisoformat(text.replace("Z", "+00:00"))

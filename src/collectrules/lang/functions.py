@@ -4,7 +4,8 @@ The type checker uses a function's parameters to check arity and argument types 
 ``returns`` to type the call. Evaluation calls ``impl`` with already-evaluated arguments; a function marked
 ``uses_context`` also receives the evaluation context (as-of time, the account's history and holds) first.
 Unless ``null_safe`` is set, a null argument makes the result null without calling ``impl``.
-Plugins add functions through the ``collectrules_register_functions`` hook with the same :class:`Function`.
+Plugins add functions through the ``collectrules_register_functions`` hook with the same :class:`Function`;
+the built-in ones are listed in docs/expression-language.md.
 """
 
 from __future__ import annotations
@@ -60,6 +61,8 @@ class Function:
     min_args: int | None = None
     uses_context: bool = False
     null_safe: bool = False
+    #: checks how the argument types relate (e.g. contains' item against its container); returns a message
+    check_args: Callable[[Sequence[Type]], str | None] | None = None
     #: who registered it ("builtin" or a plugin name), filled in by the registry
     origin: str = field(default="builtin", compare=False)
 
@@ -106,12 +109,15 @@ def _coalesce_result(args: Sequence[Type]) -> Type:
     return result
 
 
-def _to_date(value: _dt.date | _dt.datetime) -> _dt.date:
-    return value.date() if isinstance(value, _dt.datetime) else value
+def _to_date(value: _dt.date | _dt.datetime, zone: _dt.tzinfo | None = None) -> _dt.date:
+    if isinstance(value, _dt.datetime):
+        return (value.astimezone(zone) if zone is not None else value).date()
+    return value
 
 
 def _days_since(ctx: EvalContext, value: _dt.date | _dt.datetime) -> int:
-    return (ctx.today - _to_date(value)).days
+    # an instant becomes a date in the debtor's zone, like "today"
+    return (ctx.today - _to_date(value, getattr(ctx, "primary_zone", None))).days
 
 
 def _days_between(a: _dt.date | _dt.datetime, b: _dt.date | _dt.datetime) -> int:
@@ -120,10 +126,32 @@ def _days_between(a: _dt.date | _dt.datetime, b: _dt.date | _dt.datetime) -> int
 
 def _round(value: int | Decimal, digits: int = 0) -> int | Decimal:
     # Money rounds half up (away from zero for .5), not banker's rounding; documented in the language guide.
+    if not -18 <= digits <= 28:
+        raise ValueError(f"round() takes between -18 and 28 places, got {digits}")
     if isinstance(value, int):
-        return value
-    quantum = Decimal(1).scaleb(-digits)
-    return value.quantize(quantum, rounding=ROUND_HALF_UP)
+        if digits >= 0:
+            return value
+        return int(Decimal(value).quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP))
+    rounded = value.quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP)
+    # negative places round to tens, hundreds …; keep the result in plain notation (20, not 2E+1)
+    return rounded.quantize(Decimal(1)) if digits < 0 else rounded
+
+
+def _contains_args(args: Sequence[Type]) -> str | None:
+    container, item = args
+    if item.kind in ("null", "any") or container.kind in ("null", "any"):
+        return None
+    if container.kind in ("string", "enum"):
+        return None if item.is_textual else f"cannot look for {_article(item)} in a string"
+    if container.kind == "list" and container.item is not None and container.item.kind != "any":
+        if not T.comparable(container.item, item, ordered=False):
+            return f"cannot look for {_article(item)} in {_article(container)}"
+    return None
+
+
+def _article(t: Type) -> str:
+    text = str(t)
+    return ("an " if text[:1] in "aeiou" else "a ") + text
 
 
 def _floor(value: int | Decimal) -> int:
@@ -180,7 +208,7 @@ BUILTIN_FUNCTIONS: tuple[Function, ...] = (
     Function("lower", (TEXT,), T.STRING, lambda s: s.lower(), doc="Lower-case text."),
     Function("upper", (TEXT,), T.STRING, lambda s: s.upper(), doc="Upper-case text."),
     Function("len", (CONTAINER,), T.INT, _len, doc="Length of a string or a list."),
-    Function("contains", (CONTAINER, ANYTHING), T.BOOL, _contains,
+    Function("contains", (CONTAINER, ANYTHING), T.BOOL, _contains, check_args=_contains_args,
              doc="Whether a string contains a substring, or a list contains an item."),
     Function("starts_with", (TEXT, TEXT), T.BOOL, lambda s, p: s.startswith(p),
              doc="Whether the text starts with the prefix."),

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import functools
-from dataclasses import dataclass
 from decimal import Decimal
 
 from lark import Lark, Token, Transformer, Tree, v_args
@@ -31,15 +30,16 @@ _TERMINAL_NAMES = {
 }
 
 
-@dataclass(frozen=True, slots=True)
 class ExprProblem(Exception):
     """A located problem inside one expression; offsets index the expression text."""
 
-    code: str
-    message: str
-    start: int
-    end: int
-    hint: str | None = None
+    def __init__(self, code: str, message: str, start: int, end: int, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.start = start
+        self.end = end
+        self.hint = hint
 
     def __str__(self) -> str:
         return f"{self.code}: {self.message} (at offset {self.start})"
@@ -60,9 +60,33 @@ def _tok_span(token: Token) -> ast.Span:
     return ast.Span(start, start + len(token))
 
 
+#: literal numbers are bounded so that every backend can hold them (64-bit integers, 28-digit decimals)
+MAX_INT = 2**63 - 1
+MAX_DECIMAL_DIGITS = 28
+MAX_DURATION_SECONDS = 1000 * 366 * 86400
+
+
 def parse_duration_text(text: str) -> _dt.timedelta:
-    """``7d`` → 7 days; units w, d, h, m, s."""
-    return _dt.timedelta(seconds=int(text[:-1]) * _UNIT_SECONDS[text[-1]])
+    """``7d`` → 7 days; units w, d, h, m, s. Days and weeks give a :class:`~ast.CalendarDuration`."""
+    seconds = int(text[:-1]) * _UNIT_SECONDS[text[-1]]
+    if seconds > MAX_DURATION_SECONDS:
+        raise ValueError(f"duration {text} is longer than 1000 years")
+    if text[-1] in "dw":
+        return ast.CalendarDuration(seconds=seconds)
+    return _dt.timedelta(seconds=seconds)
+
+
+def _bounded_number(token: Token) -> None:
+    text = str(token).rstrip("%")
+    start = token.start_pos or 0
+    if "." in text or str(token).endswith("%"):
+        digits = len(text.replace(".", "").lstrip("0"))
+        if digits > MAX_DECIMAL_DIGITS:
+            raise ExprProblem("CR305", f"number literal has {digits} digits; at most {MAX_DECIMAL_DIGITS} are "
+                                       "supported", start, start + len(token))
+    elif len(text) > 19 or int(text) > MAX_INT:
+        raise ExprProblem("CR305", f"integer literal {text[:24]}{'…' if len(text) > 24 else ''} is larger than "
+                                   f"{MAX_INT:,}", start, start + len(token))
 
 
 def _unescape(token: Token) -> str:
@@ -130,7 +154,10 @@ class _ToAst(Transformer):  # type: ignore[type-arg]
         span = _span(meta)
         # fold "-5" into a literal so that it reads back as one and type-checks as a constant
         if isinstance(operand, ast.Literal) and operand.kind in ("int", "decimal", "percent", "duration"):
-            return ast.Literal(operand.kind, -operand.value, span)  # type: ignore[operator]
+            value = -operand.value  # type: ignore[operator]
+            if isinstance(operand.value, ast.CalendarDuration):
+                value = ast.CalendarDuration(seconds=value.total_seconds())
+            return ast.Literal(operand.kind, value, span)
         return ast.Unary("neg", operand, span)
 
     def call(self, meta: object, c: list[Token | Tree | None]) -> ast.Expr:
@@ -150,16 +177,28 @@ class _ToAst(Transformer):  # type: ignore[type-arg]
         return Tree("args", c)
 
     def int_lit(self, meta: object, c: list[Token]) -> ast.Expr:
+        _bounded_number(c[0])
         return ast.Literal("int", int(c[0]), _tok_span(c[0]))
 
     def decimal_lit(self, meta: object, c: list[Token]) -> ast.Expr:
+        _bounded_number(c[0])
         return ast.Literal("decimal", Decimal(str(c[0])), _tok_span(c[0]))
 
     def percent_lit(self, meta: object, c: list[Token]) -> ast.Expr:
-        return ast.Literal("percent", Decimal(str(c[0])[:-1]) / 100, _tok_span(c[0]))
+        _bounded_number(c[0])
+        return ast.Literal("percent", Decimal(str(c[0])[:-1]).scaleb(-2), _tok_span(c[0]))
 
     def duration_lit(self, meta: object, c: list[Token]) -> ast.Expr:
-        return ast.Literal("duration", parse_duration_text(str(c[0])), _tok_span(c[0]))
+        token = c[0]
+        if len(token) > 12:
+            start = token.start_pos or 0
+            raise ExprProblem("CR305", "duration literal is too long", start, start + len(token))
+        try:
+            value = parse_duration_text(str(token))
+        except ValueError as exc:
+            start = token.start_pos or 0
+            raise ExprProblem("CR305", str(exc), start, start + len(token)) from None
+        return ast.Literal("duration", value, _tok_span(token))
 
     def string_lit(self, meta: object, c: list[Token]) -> ast.Expr:
         return ast.Literal("string", _unescape(c[0]), _tok_span(c[0]))
