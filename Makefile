@@ -3,13 +3,16 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# first-party plugin packages: installed beside collectrules, tested with it
+SMS_GATEWAY := plugins/collectrules-sms-gateway
 
 .PHONY: demo test bench lint clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(SMS_GATEWAY)/pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e $(SMS_GATEWAY)
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -20,7 +23,7 @@ demo: $(STAMP)
 		--as-of 2026-11-23T15:00:00+00:00 -o build/decisions.jsonl
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q tests $(SMS_GATEWAY)/tests
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests

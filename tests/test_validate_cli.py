@@ -335,7 +335,9 @@ def test_schema_command_prints_a_valid_draft_2020_12_schema() -> None:
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     Draft202012Validator.check_schema(schema)
     validator = Draft202012Validator(schema)
-    for policy in sorted(EXAMPLE_POLICIES.glob("*.yaml")):
+    policies = [p for p in sorted(EXAMPLE_POLICIES.glob("*.yaml")) if not p.name.endswith(".test.yaml")]
+    assert policies
+    for policy in policies:
         assert [e.message for e in validator.iter_errors(load_yaml(policy).data)] == [], policy.name
 
 

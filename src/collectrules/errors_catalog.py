@@ -14,6 +14,7 @@ ERROR_CODES: dict[str, str] = {
     "CR108": "YAML merge keys are not supported",
     "CR109": "unsupported YAML construct (complex key, binary, set)",
     "CR110": "the file is empty",
+    "CR111": "collectrules fmt cannot lay the file out without changing its data (the file is left as it is)",
     # schema
     "CR201": "unknown key",
     "CR202": "missing required key",
@@ -54,6 +55,9 @@ ERROR_CODES: dict[str, str] = {
     "CR411": "unknown holiday calendar",
     "CR412": "non-standard contact outcome (warning)",
     "CR413": "default segment is also a rule id (warning)",
+    "CR420": "template syntax error",
+    "CR421": "template uses a name the account does not have",
+    "CR422": "rendering a template failed for an account",
     # evaluation and data
     "CR501": "segment rules overlap under the unique hit policy",
     "CR502": "an expression failed while evaluating an account",
@@ -69,4 +73,18 @@ ERROR_CODES: dict[str, str] = {
     "CR701": "a plugin failed to load",
     "CR702": "a name is registered by two plugins",
     "CR703": "a plugin registered the wrong kind of object",
+    # dispatch
+    "CR901": "a transport cannot be opened (bad parameters, missing environment variable)",
+    "CR902": "the contact ledger cannot be used (unreadable, or written by a newer version)",
+    # static analysis (collectrules lint)
+    "CR800": "a lint check could not be decided: the condition uses something the analysis does not model (note)",
+    "CR801": "segment rules overlap under the unique hit policy (with an account matching both)",
+    "CR802": "segment rule shadowed: earlier rules take every account it matches (hit policy first)",
+    "CR803": "gap: some accounts match no segment rule and there is no default (with such an account)",
+    "CR804": "condition is never true",
+    "CR805": "condition is always true",
+    "CR806": "stage is never entered by its condition",
+    "CR807": "restriction never applies, or never allows contact",
+    "CR808": "field is declared but nothing reads it",
+    "CR809": "derived value is never used",
 }

@@ -1,8 +1,13 @@
 """``collectrules evaluate``: decide for every account of a portfolio and print a summary.
 
+With ``--dispatch`` the due actions are then dispatched through each channel's transport: a dry run that
+shows what would be sent, or with ``--send`` a real one recorded in the ``--ledger`` contact ledger, whose
+sent attempts count as contact history on every run that names it.
+
 Exit status: 0 when every row was read and every decision made without error; 1 when the policy is
 invalid, an input file cannot be read, or some rows were rejected or some decisions carry errors (the
-other decisions are still written); 2 for usage errors.
+other decisions are still written), or, when dispatching, a message failed, stayed in doubt or could not be
+rendered; 2 for usage errors.
 """
 
 from __future__ import annotations
@@ -15,9 +20,6 @@ import click
 
 from .common import input_options, load_program, parse_as_of
 
-#: how many rejected-row problems the summary shows; all are written with --rejects
-SHOWN_PROBLEMS = 50
-
 
 @click.command("evaluate")
 @input_options
@@ -28,35 +30,137 @@ SHOWN_PROBLEMS = 50
 @click.option("--trace", is_flag=True, help="Include every rule and restriction evaluated in each decision.")
 @click.option("--rejects", type=click.Path(dir_okay=False, path_type=Path),
               help="Write every rejected row's problems to this CSV file.")
-@click.option("--summary-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--summary-format", default="text", show_default=True, metavar="REPORTER",
+              help="Summary format: a registered reporter (built in: text, json, csv, md, html; "
+                   "'collectrules plugins' lists them all).")
+@click.option("--summary-output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the summary to this file instead of the terminal.")
+@click.option("--ledger", "ledger_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Contact ledger (SQLite; created if missing): its sent attempts count as contact history, "
+                   "besides --history, and --dispatch --send records into it.")
+@click.option("--dispatch", "do_dispatch", is_flag=True,
+              help="After evaluating, dispatch the due actions through each channel's transport "
+                   "(a dry run unless --send).")
+@click.option("--send", is_flag=True,
+              help="With --dispatch: really send, recording every attempt in --ledger.")
+@click.option("--retry-in-doubt", is_flag=True,
+              help="With --dispatch: send again attempts an earlier run planned but never confirmed.")
 def command(policy: Path, accounts: Path, history: Path | None, holds: Path | None, promises: Path | None,
             as_of: str | None, plugin_dirs: tuple[Path, ...], plugin_modules: tuple[str, ...],
-            output: Path | None, fmt: str | None, trace: bool, rejects: Path | None, summary_format: str) -> None:
+            output: Path | None, fmt: str | None, trace: bool, rejects: Path | None, summary_format: str,
+            summary_output: Path | None, ledger_path: Path | None, do_dispatch: bool, send: bool,
+            retry_in_doubt: bool) -> None:
     """Evaluate POLICY for every account: segment, stage, actions due and blocked (with reasons)."""
     from ..engine.portfolio import evaluate_portfolio, load_portfolio
     from ..io.decisions import DecisionWriter
-    from .summary import render_summary, write_rejects
+    from .summary import check_reporter, render_summary, write_rejects, write_summary
 
     when = parse_as_of(as_of)
-    program = load_program(policy, plugin_dirs, plugin_modules)
+    _check_dispatch_options(do_dispatch, send, retry_in_doubt, ledger_path)
+    pm = None
+    if do_dispatch:
+        program, pm = _load_program_and_plugins(policy, plugin_dirs, plugin_modules)
+    else:
+        program = load_program(policy, plugin_dirs, plugin_modules)
+    check_reporter(summary_format, program.registry.reporters)
     portfolio = load_portfolio(program, accounts, history, holds, promises)
+    ledger = _open_ledger(ledger_path)
+    if ledger is not None:
+        portfolio.history.extend(ledger.history())
     if fmt is None:
         fmt = output.suffix.lstrip(".") if output is not None and output.suffix in (".csv", ".parquet") else "jsonl"
     if fmt == "parquet" and output is None:
         raise click.UsageError("--format parquet needs an output file (-o)")
     writer = DecisionWriter(fmt, output, None if output else sys.stdout)
     decisions = evaluate_portfolio(program, portfolio, when, trace=trace)
-    summary = _run(decisions, writer, len(portfolio.accounts))
+    due: list[Any] | None = [] if do_dispatch else None
+    summary = _run(decisions, writer, len(portfolio.accounts), due)
     writer.close()
     if rejects is not None:
         write_rejects(rejects, portfolio.inputs)
-    report = render_summary(summary, portfolio, when, output, summary_format, shown=SHOWN_PROBLEMS)
-    click.echo(report, err=output is None, nl=False)
+    report = render_summary(summary, portfolio, when, output, summary_format, program.registry.reporters)
+    if summary_output is not None:
+        write_summary(summary_output, report)
+    else:
+        click.echo(report, err=output is None, nl=False)
     failed = portfolio.rejected_rows > 0 or summary.accounts_with_errors > 0
+    if due is not None:
+        dispatched = _dispatch(due, program, pm, portfolio, ledger, send=send, retry_in_doubt=retry_in_doubt,
+                               explicit_as_of=as_of not in (None, "now"), when=when)
+        failed = failed or not dispatched.ok
+    if ledger is not None:
+        ledger.close()
     raise SystemExit(1 if failed else 0)
 
 
-def _run(decisions: Any, writer: Any, total: int) -> Any:
+def _check_dispatch_options(do_dispatch: bool, send: bool, retry_in_doubt: bool,
+                            ledger_path: Path | None) -> None:
+    if (send or retry_in_doubt) and not do_dispatch:
+        raise click.UsageError("--send and --retry-in-doubt go with --dispatch")
+    if send and ledger_path is None:
+        raise click.UsageError("--send needs --ledger: the ledger is what keeps a second run from sending "
+                               "the same messages again")
+
+
+def _load_program_and_plugins(policy: Path, plugin_dirs: tuple[Path, ...], plugin_modules: tuple[str, ...]
+                              ) -> tuple[Any, Any]:
+    """Like :func:`load_program`, keeping the plugin manager: dispatch calls its hooks."""
+    from ..engine.program import Program
+    from ..errors import PolicySchemaError
+    from ..plugins import get_plugin_manager
+    from ..policy.check import check_policy_file
+    from ..registry import registry_from
+
+    pm = get_plugin_manager(plugin_dirs=[policy.parent / "plugins", *plugin_dirs], modules=plugin_modules)
+    registry = registry_from(pm)
+    for problem in registry.problems:
+        click.echo(f"warning: {problem}", err=True)
+    result = check_policy_file(policy, registry)
+    if not result.ok:
+        raise PolicySchemaError(diagnostics=result.errors or result.diagnostics)
+    assert result.policy is not None
+    return Program(result.policy, registry), pm
+
+
+def _open_ledger(path: Path | None) -> Any:
+    if path is None:
+        return None
+    from ..ledger import Ledger
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return Ledger(path)
+
+
+def _dispatch(due: list[Any], program: Any, pm: Any, portfolio: Any, ledger: Any, *, send: bool,
+              retry_in_doubt: bool, explicit_as_of: bool, when: Any) -> Any:
+    """Dispatch the due actions and print the dispatch summary (always to standard error)."""
+    from collections import defaultdict
+
+    from ..dispatch import dispatch
+    from ..engine.portfolio import HistoryIndex
+
+    index = HistoryIndex(portfolio.history)
+    holds: dict[str, list[Any]] = defaultdict(list)
+    for hold in portfolio.holds:
+        holds[hold.account_id].append(hold)
+    promises: dict[str, list[Any]] = defaultdict(list)
+    for promise in portfolio.promises:
+        promises[promise.account_id].append(promise)
+
+    def context(account: Any) -> tuple[Any, Any, Any]:
+        key = account.account_id
+        return index.for_account(account), holds.get(key, ()), promises.get(key, ())
+
+    # with an explicit --as-of the run happens at that instant of the policy's timeline; so do its contacts
+    clock = (lambda: when) if explicit_as_of else None
+    report = dispatch(due, program, ledger, program.registry, send=send,
+                      accounts_by_id={a.account_id: a for a in portfolio.accounts}, pm=pm,
+                      retry_in_doubt=retry_in_doubt, context=context, contact_clock=clock)
+    click.echo(report.render_text(), err=True, nl=False)
+    return report
+
+
+def _run(decisions: Any, writer: Any, total: int, due: list[Any] | None = None) -> Any:
     from ..engine.portfolio import Summary
 
     summary = Summary()
@@ -69,9 +173,13 @@ def _run(decisions: Any, writer: Any, total: int) -> Any:
             for decision in decisions:
                 summary.add(decision)
                 writer.write(decision)
+                if due is not None and decision.due:
+                    due.append(decision)
                 progress.advance(task)
         return summary
     for decision in decisions:
         summary.add(decision)
         writer.write(decision)
+        if due is not None and decision.due:
+            due.append(decision)
     return summary

@@ -13,14 +13,44 @@ from ..policy.check import CheckResult
 DIAGNOSTIC_FORMATS = ("text", "json", "github", "sarif")
 
 
-def render_diagnostics(results: Sequence[CheckResult], fmt: str, *, quiet: bool = False) -> str:
+def render_diagnostics(results: Sequence[CheckResult], fmt: str, *, quiet: bool = False,
+                       mode: str = "validate") -> str:
+    """All results in one format. ``mode`` ("validate" or "lint") only changes the text summary lines."""
     if fmt == "json":
         return json.dumps(_json(results), indent=2) + "\n"
     if fmt == "github":
         return "".join(_github(d) + "\n" for r in results for d in r.diagnostics)
     if fmt == "sarif":
         return json.dumps(to_sarif(results), indent=2) + "\n"
+    if mode == "lint":
+        return _lint_text(results, quiet=quiet)
     return _text(results, quiet=quiet)
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def _lint_text(results: Sequence[CheckResult], *, quiet: bool) -> str:
+    """Diagnostics, then ``file: clean`` or ``file: 2 findings`` per policy, then one summary line."""
+    lines: list[str] = []
+    with_findings = 0
+    for result in results:
+        lines.extend(diagnostic.render() for diagnostic in result.diagnostics)
+        findings = sum(1 for d in result.diagnostics if d.severity != "note")
+        with_findings += bool(result.ok and findings)
+        if not quiet and result.ok:
+            lines.append(f"{result.file}: " + (_plural(findings, "finding") if findings else "clean"))
+    invalid = sum(1 for r in results if not r.ok)
+    if not quiet or invalid or with_findings:
+        counts = {severity: sum(1 for r in results for d in r.diagnostics if d.severity == severity)
+                  for severity in ("error", "warning", "note")}
+        clean = len(results) - invalid - with_findings
+        notes = f", {_plural(counts['note'], 'note')}" if counts["note"] else ""
+        lines.append(f"{len(results)} polic{'y' if len(results) == 1 else 'ies'} linted: {clean} clean, "
+                     f"{with_findings} with findings, {invalid} invalid; "
+                     f"{_plural(counts['error'], 'error')}, {_plural(counts['warning'], 'warning')}{notes}")
+    return "".join(line + "\n" for line in lines)
 
 
 def _text(results: Sequence[CheckResult], *, quiet: bool) -> str:

@@ -39,7 +39,7 @@ def expand_policy_paths(patterns: tuple[str, ...]) -> list[Path]:
 @click.argument("paths", nargs=-1, required=True)
 @click.option("--format", "fmt", type=click.Choice(DIAGNOSTIC_FORMATS), default="text", show_default=True,
               help="text for people; json, github (workflow annotations) or sarif for CI systems.")
-@click.option("--strict", is_flag=True, help="Treat warnings as errors.")
+@click.option("--strict", is_flag=True, help="Run the lint checks too, and treat warnings as errors.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only problems.")
 def command(paths: tuple[str, ...], fmt: str, strict: bool, quiet: bool) -> None:
     """Validate policy files (files, folders or globs) against the schema, types and references."""
@@ -51,6 +51,10 @@ def command(paths: tuple[str, ...], fmt: str, strict: bool, quiet: bool) -> None
         raise click.UsageError("no policy files found in the given paths")
     registry = Registry.builtin_only()
     results = [check_policy_file(f, registry) for f in files]
+    if strict:
+        from ..analysis.lint import add_lint_findings
+
+        results = [add_lint_findings(r) for r in results]
     failed = [r for r in results if not r.ok or (strict and r.diagnostics)]
     click.echo(render_diagnostics(results, fmt, quiet=quiet), nl=False)
     raise SystemExit(1 if failed else 0)

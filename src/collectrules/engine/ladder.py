@@ -9,7 +9,8 @@ Stage rules, in order:
    held back with reason ``promise-to-pay`` until the day after the due date.
 4. **Broken promise.** From the day after the due date of a broken promise (status ``broken``, or still
    ``pending`` and not paid in full), the account moves one stage further than the stage it was paused in,
-   unless the target is more severe; once it has entered a stage after the due date, nothing more happens.
+   unless the target is more severe. It does not move back below that stage while the broken promise is
+   the latest one: only a cure (or a new promise) ends the escalation; a more severe target still wins.
 5. **Minimum days.** An account in stage S (from the ``stage``/``stage_entered`` columns) stays in S until
    it has spent ``min_days_in_stage`` days there (the entry day is day 1), whichever way the target moves.
 6. **De-escalation.** Otherwise the target wins, in both directions: a payment that lowers the account's
@@ -25,6 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..lang.ast import CalendarDuration
 from ..policy import model as M
 from . import timecalc
 from .account import AccountContext, ContactEvent, Promise
@@ -63,7 +65,8 @@ def decide_stage(ladder: M.Ladder, enters: Sequence[Condition], ctx: AccountCont
         stage = current if current is not None else target
         if stage is None:
             return StageResult(None, None, "no_stage", "no stage condition holds")
-        return StageResult(stage, entered if stage == current else today, "paused",
+        # a remembered stage without its entry date is taken as entered today, as outside a pause
+        return StageResult(stage, (entered or today) if stage == current else today, "paused",
                            f"promise to pay {promise.amount} due {promise.due.isoformat()}", promise.due)
     if promise is not None and promise.is_broken(today) and today > promise.due:
         not_yet_moved = entered is None or entered <= promise.due
@@ -75,6 +78,12 @@ def decide_stage(ladder: M.Ladder, enters: Sequence[Condition], ctx: AccountCont
             if stage == current:
                 return StageResult(stage, entered, "active", note)
             return StageResult(stage, today, "active", note)
+        if current is not None and target is not None and target < current:
+            # the escalation a broken promise caused is not undone by the conditions alone: only a cure
+            # (or a new promise) ends it, otherwise the account would drop back the day after the move
+            return StageResult(current, entered or today, "active",
+                               f"promise due {promise.due.isoformat()} was broken: stays in "
+                               f"{ladder.stages[current].id!r} until cured")
 
     if current is not None and entered is not None and target != current:
         days_in = (today - entered).days + 1
@@ -111,7 +120,8 @@ def action_due(action: M.Action, ctx: AccountContext, entered: _dt.date) -> tupl
             return True, "not yet done in this stage"
         last = attempts[-1].at
         seconds = int(cadence.every.total_seconds())
-        if seconds % 86400 == 0:
+        # the unit decides, not the length: `every: 1d` counts calendar days, `every: 24h` is sliding
+        if isinstance(cadence.every, CalendarDuration):
             due_day = timecalc.local_day(last, zone) + _dt.timedelta(days=seconds // 86400)
             if ctx.today >= due_day:
                 return True, f"last done {timecalc.local_day(last, zone).isoformat()}, due every {seconds // 86400}d"

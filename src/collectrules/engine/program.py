@@ -22,7 +22,14 @@ from . import timecalc
 from .account import Account, AccountContext, ContactEvent, Hold, Promise
 from .decision import ActionRef, BlockedAction, Decision, Finding, Reason, TraceEntry
 from .ladder import action_due, decide_stage
-from .restrict import Check, CompiledRestriction, blocking_reasons, compile_restriction, earliest_allowed
+from .restrict import (
+    Check,
+    CompiledRestriction,
+    ExpressionRestriction,
+    blocking_reasons,
+    compile_restriction,
+    earliest_allowed,
+)
 
 Evaluator = Callable[[AccountContext], Any]
 
@@ -75,6 +82,7 @@ class Program:
         Values are converted to their fields' types (``"1250.00"`` → ``Decimal``) unless ``typed`` says the
         caller already did (the portfolio reader does); a value that does not fit raises :class:`DataError`.
         """
+        from ..io.tables import ACCOUNT_STANDARD_COLUMNS
         from ..io.values import ValueKind, parse_value
         from .account import account_from_row
 
@@ -82,6 +90,17 @@ class Program:
             raise DataError("an account needs an 'account_id'", code="CR601")
         if not typed:
             converted = dict(row)
+            # standard columns too: a text stage_entered or "sms;email" opt-outs must not reach the engine
+            for column in ACCOUNT_STANDARD_COLUMNS:
+                value = row.get(column.name)
+                if value is None or column.name in self.policy.fields:
+                    continue
+                try:
+                    converted[column.name] = parse_value(value, column.kind, enum_values=column.enum_values,
+                                                         item_kind=column.item_kind)
+                except ValueError as exc:
+                    raise DataError(f"account {row['account_id']!r}: column {column.name!r}: {exc}",
+                                    code="CR608") from None
             for name, spec in self.policy.fields.items():
                 value = row.get(name)
                 if value is None:
@@ -115,6 +134,9 @@ class Program:
                       promises_for: Callable[[Account], Sequence[Promise]] = lambda a: (),
                       trace: bool = False) -> Iterator[Decision]:
         """Decide for many accounts, lazily, in input order."""
+        if as_of.tzinfo is None or as_of.utcoffset() is None:
+            # a naive time would silently be read in the machine's local zone
+            raise DataError("the as-of time must carry a time zone (e.g. 2026-11-23T15:00:00Z)", code="CR607")
         as_of = as_of.astimezone(_dt.UTC)
         for account in accounts:
             ctx = AccountContext(account, as_of, history_for(account), holds_for(account), promises_for(account))
@@ -173,12 +195,15 @@ class Program:
             if trace is not None:
                 trace.append(TraceEntry("cure", "cure_when", str(cured).lower(), policy.escalation.cure_when.location,
                                         policy.escalation.cure_when.source))
-        enters = [self._guarded(run, stage.enter, decision) for run, stage in zip(self._enters[ladder.id],
-                                                                                  ladder.stages, strict=True)]
+        # each condition is evaluated at most once, so the trace below cannot report an error a second time
+        enters = [_once(self._guarded(run, stage.enter, decision))
+                  for run, stage in zip(self._enters[ladder.id], ladder.stages, strict=True)]
         result = decide_stage(ladder, enters, ctx, cured)
         decision.status = result.status
         if trace is not None:
-            for stage, run in zip(ladder.stages, enters, strict=True):
+            # a cured account's stage conditions are never evaluated; the trace must not evaluate them either
+            # (an error found only with --trace would make explain disagree with evaluate)
+            for stage, run in zip(ladder.stages, enters, strict=True) if not cured else ():
                 trace.append(TraceEntry("stage", stage.id, str(run(ctx) is True).lower(), stage.location,
                                         stage.enter.source))
             if result.note:
@@ -236,6 +261,9 @@ class Program:
             checks.insert(0, _pause_check(paused_until, note or "promise to pay"))
         for restriction in self._restrictions:
             checks.append(_applying(restriction))
+            if isinstance(restriction, ExpressionRestriction) and restriction.spec.block_when is not None:
+                # evaluated once here so a failing block_when is reported as an error of this account (CR502)
+                self._eval(restriction.evaluator, restriction.spec.block_when, ctx, decision)
         for action in sorted(stage.actions, key=lambda a: a.priority):
             due, why = action_due(action, ctx, entered)
             ref = ActionRef(action.channel, action.template, action.priority, action.subject, stage.id,
@@ -272,6 +300,17 @@ class Program:
         if ctx.account.contact_point(channel.needs):
             return None
         return Reason("contact-data", f"no {channel.needs} on file for {action.channel}", None, None)
+
+
+def _once(condition: Evaluator) -> Evaluator:
+    """``condition`` evaluated on its first call only; later calls (same account) return that result."""
+    results: list[Any] = []
+
+    def cached(ctx: AccountContext) -> Any:
+        if not results:
+            results.append(condition(ctx))
+        return results[0]
+    return cached
 
 
 def _applying(restriction: CompiledRestriction) -> Check:

@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from ..backends.rows import ExprRuntimeError
 from ..errors import Location
 from ..policy import model as M
 from . import timecalc
@@ -61,13 +62,21 @@ class CompiledRestriction:
 
 def _key_matches(key: str, event: ContactEvent, ctx: AccountContext) -> bool:
     account = ctx.account
+    own = event.account_id == account.account_id
     if key == "account":
-        return event.account_id == account.account_id
+        return own
     if key == "debt":
-        return (event.debt_id or event.account_id) == account.debt
+        # an event that does not name its debt concerns its own account's debt (as the portfolio fills it)
+        return (event.debt_id or (account.debt if own else event.account_id)) == account.debt
     if key == "phone":
-        return account.phone is not None and event.contact == account.phone
-    return (event.person_id or event.account_id) == account.person
+        if account.phone is None:
+            # without a number on file the account stands in for it, as for the other keys
+            return own
+        # an event of this account that did not record the number dialled counts against the number on file:
+        # a contact limit must not be evaded by a missing column
+        return event.contact == account.phone or (own and event.contact is None)
+    # an event that does not name its person concerns its own account's person
+    return (event.person_id or (account.person if own else event.account_id)) == account.person
 
 
 def _filter_events(ctx: AccountContext, key: str, spec: M.EventFilter,
@@ -103,7 +112,12 @@ class WindowRestriction(CompiledRestriction):
     def check(self, ctx: AccountContext, action: ActionRef, at: _dt.datetime) -> Reason | None:
         zones = (self.fixed_zone,) if self.fixed_zone else ctx.zones
         if not zones:
-            return self.reason("the debtor's time zone is unknown, so local hours cannot be respected", None)
+            if self.schedule is None:
+                # a holiday calendar without hours needs only a local date: without a zone it is taken in UTC
+                zones = (ctx.primary_zone,)
+            else:
+                return self.reason("the debtor's time zone is unknown, so local hours cannot be respected",
+                                   None)
         if timecalc.is_allowed_at(at, zones, self.schedule, self.calendar):
             return None
         nxt = timecalc.next_allowed(at, zones, self.schedule, self.calendar)
@@ -211,9 +225,15 @@ class ExpressionRestriction(CompiledRestriction):
         self.evaluator = evaluator
 
     def check(self, ctx: AccountContext, action: ActionRef, at: _dt.datetime) -> Reason | None:
+        assert self.spec.block_when is not None
         # the condition reads account data as of the decision; it cannot be projected forward
-        if self.evaluator(ctx) is True:
-            assert self.spec.block_when is not None
+        try:
+            value = self.evaluator(ctx)
+        except ExprRuntimeError as exc:
+            # a contact restriction that cannot be evaluated blocks rather than allow what it may forbid; the
+            # program reports the failure as an error of the account
+            return self.reason(f"{self.spec.block_when.source} could not be evaluated: {exc.message}", None)
+        if value is True:
             return self.reason(f"{self.spec.block_when.source} is true", None)
         return None
 

@@ -101,7 +101,8 @@ def _format_percent(value: Decimal) -> str:
     return _plain_decimal(Decimal((sign, tuple(kept), exponent))) + "%"
 
 
-def _format_duration(value: _dt.timedelta) -> str:
+def format_duration(value: _dt.timedelta) -> str:
+    """A duration as written in a policy: days and weeks for calendar durations, h/m/s otherwise."""
     if value.microseconds:
         raise ValueError(f"{value} is not a whole number of seconds and cannot be written as a duration")
     seconds = value.days * 86400 + value.seconds
@@ -133,7 +134,7 @@ def _format_literal(node: ast.Literal) -> tuple[str, int]:
         case "percent" if number is not None:
             text = _format_percent(Decimal(number))
         case "duration" if isinstance(value, _dt.timedelta):
-            text = _format_duration(value)
+            text = format_duration(value)
             # a negative number is read back as unary minus folded into the literal: it binds like one
             return text, Precedence.UNARY if value < _dt.timedelta(0) else Precedence.ATOM
         case "string" if isinstance(value, str):

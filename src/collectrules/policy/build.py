@@ -1,7 +1,8 @@
 """Builds the policy model from a schema-valid document, checking everything the schema cannot.
 
-Steps: fields → derived names (dependency order; cycles are errors) → scores → templates → segments →
-escalation → restrictions → KPIs. Every expression is parsed and type-checked against the fields, the
+Steps: fields → derived names (dependency order; cycles are errors) → scores → templates (compiled in the
+Jinja2 sandbox; unknown names are errors) → channel delivery settings → segments → escalation →
+restrictions → KPIs. Every expression is parsed and type-checked against the fields, the
 derived names, the scores and the function registry. Problems are collected, not raised one at a time, so a
 policy owner sees every mistake in one run.
 """
@@ -21,6 +22,7 @@ from ..lang import types as T
 from ..lang.checker import Scope, check
 from ..lang.parser import ExprProblem, parse, parse_duration_text
 from ..registry import Registry
+from ..templates import TEMPLATE_STANDARD_NAMES, check_template_source, line_starts
 from . import model as M
 from .load import Path_, SourceDoc
 
@@ -282,14 +284,61 @@ class _Builder:
             scorer.prepare(spec.params, compile_param)
 
     def templates(self) -> dict[str, M.Template]:
+        """Templates, each compiled in the sandbox: syntax errors (CR420) and unknown names (CR421) are
+        located at the line and column of the policy where they stand."""
         result = {}
+        known = set(self.scope.names) | set(TEMPLATE_STANDARD_NAMES)
         for ident, spec in (self.data.get("templates") or {}).items():
             path = ("templates", ident)
             channel = spec.get("channel")
             if channel is not None:
                 self.channel_ref(channel, (*path, "channel"))
+            lines: dict[str, tuple[Location, ...]] = {}
+            for part in ("subject", "body"):
+                text = spec.get(part)
+                if not isinstance(text, str):
+                    continue
+                part_path = (*path, part)
+                for problem in check_template_source(text, known):
+                    location = self.doc.scalar_offset_location(part_path, problem.offset, problem.length)
+                    self.diagnostics.append(Diagnostic(
+                        problem.code, f"template {ident!r} {part}: {problem.message}", location, problem.hint,
+                        source_line=self.doc.line_text(location.line)))
+                lines[part] = tuple(self.doc.scalar_offset_location(part_path, offset)
+                                    for offset in line_starts(text))
             result[ident] = M.Template(ident, channel, spec.get("subject"), spec["body"], self.loc(path),
-                                       (*path, "body"))
+                                       (*path, "body"), lines.get("body", ()), lines.get("subject", ()))
+        return result
+
+    def channel_config(self) -> dict[str, M.ChannelConfig]:
+        """``channels:``: each names a registered channel and a registered transport with valid params."""
+        import jsonschema
+
+        from .schema import validate_part
+
+        result: dict[str, M.ChannelConfig] = {}
+        for name, spec in (self.data.get("channels") or {}).items():
+            path: Path_ = ("channels", name)
+            known_channel = name in self.registry.channels
+            if not known_channel:
+                hint = _suggest(name, self.registry.channels) or \
+                    f"known channels: {', '.join(sorted(self.registry.channels))}"
+                self.error("CR402", f"unknown channel {name!r}", path, key=True, hint=hint)
+            transport_name = spec["transport"]
+            transport = self.registry.transports.get(transport_name)
+            if transport is None:
+                hint = _suggest(transport_name, self.registry.transports) or \
+                    f"available transports: {', '.join(sorted(self.registry.transports)) or 'none'}"
+                self.error("CR402", f"unknown transport {transport_name!r}", (*path, "transport"), hint=hint)
+                continue
+            params = spec.get("params") or {}
+            validator = jsonschema.Draft202012Validator(transport.params_schema)
+            problems = validate_part(self.doc, validator, params, (*path, "params"))
+            self.diagnostics.extend(problems)
+            if problems or not known_channel:
+                continue
+            result[name] = M.ChannelConfig(name, transport_name, params, spec.get("from"),
+                                           spec.get("description"), self.loc(path))
         return result
 
     def segments(self) -> M.SegmentTable:
@@ -512,6 +561,7 @@ class _Builder:
         scores = self.scores()
         self.check_score_params(scores)
         templates = self.templates()
+        channel_config = self.channel_config()
         segments = self.segments()
         if segments.default is not None and segments.default in [r.id for r in segments.rules] \
                 and segments.hit_policy != "collect":
@@ -527,7 +577,7 @@ class _Builder:
             fields=fields, derive=derive, scores=scores, templates=templates, segments=segments,
             escalation=escalation, restrictions=restrictions, kpis=kpis,
             warnings=tuple(d for d in self.diagnostics if d.severity != "error"),
-            expressions=tuple(self.expressions),
+            channel_config=channel_config, expressions=tuple(self.expressions),
         )
 
 

@@ -68,6 +68,24 @@ class Template:
     location: Location
     #: where the body string stands, so rendering errors can be located
     body_path: tuple[str | int, ...] = ()
+    #: the policy-file location of the first character of each line of the body (index 0 = line 1), so
+    #: an error met while rendering points at the line of the policy it comes from
+    body_lines: tuple[Location, ...] = field(default=(), compare=False)
+    #: the same for the subject line
+    subject_lines: tuple[Location, ...] = field(default=(), compare=False)
+
+
+@dataclass(frozen=True)
+class ChannelConfig:
+    """How one channel's messages are delivered (``channels:`` in the policy)."""
+
+    channel: str
+    transport: str
+    params: dict[str, Any]
+    #: the sender shown to the debtor (``from:``); None = the transport's own default
+    sender: str | None
+    description: str | None
+    location: Location
 
 
 @dataclass(frozen=True)
@@ -108,11 +126,9 @@ class Cadence:
 
 
 def _format_duration(value: _dt.timedelta) -> str:
-    seconds = int(value.total_seconds())
-    for unit, size in (("w", 7 * 86400), ("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
+    from ..lang.printer import format_duration
+
+    return format_duration(value)
 
 
 @dataclass(frozen=True)
@@ -260,5 +276,7 @@ class Policy:
     restrictions: tuple[Restriction, ...]
     kpis: tuple[Kpi, ...]
     warnings: tuple[Any, ...] = field(default=(), compare=False)
+    #: channel name → how its messages are delivered; channels not listed have no transport
+    channel_config: dict[str, ChannelConfig] = field(default_factory=dict)
     #: every expression in the policy, for tools that walk them all (lint, coverage, explain)
     expressions: tuple[Expression, ...] = field(default=(), compare=False)
