@@ -226,6 +226,7 @@ def test_help_lists_builtin_and_plugin_commands_like_click_would(monkeypatch: py
 
 def test_the_short_help_table_matches_the_commands() -> None:
     commands = builtin_commands()
+    assert sorted(BUILTIN_SHORT_HELP) == sorted(BUILTIN_COMMAND_MODULES)
     for name in BUILTIN_SHORT_HELP:
         help_text = commands[name].help or ""
         assert BUILTIN_SHORT_HELP[name] == help_text.strip().split("\n\n")[0].replace("\n", " "), name
@@ -237,5 +238,6 @@ def test_help_imports_no_command_module() -> None:
             "'jsonschema', 'lark', 'polars', 'pyarrow'))]\nprint(sorted(heavy))\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                           check=True)
-    assert done.stdout.splitlines()[-1] == "[]"
+    assert done.stdout.splitlines()[-1] == "[]", \
+        "--help imported a command module: give it an entry in collectrules.cli.BUILTIN_SHORT_HELP"
 

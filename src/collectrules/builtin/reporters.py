@@ -365,8 +365,9 @@ def render_html(report: Mapping[str, Any]) -> str:
     body = ["<h1>Evaluation summary</h1>",
             f'<p class="lead">As of <time datetime="{_e(report["as_of"])}">{_e(as_of)}</time>'
             + (f"; decisions written to <code>{_e(output)}</code>" if output else "") + "</p>",
-            f'<ul class="cards" aria-label="Key numbers"><li><strong>{report["accounts"]:,}</strong> accounts '
-            f'decided</li><li><strong>{report["accounts_with_errors"]:,}</strong> with evaluation errors</li>'
+            f'<ul class="cards" aria-label="Key numbers"><li><strong>{report["accounts"]:,}</strong> '
+            f'accounts decided</li><li><strong>{report["accounts_with_errors"]:,}</strong> with evaluation '
+            f"errors</li>"
             f"{statuses}</ul>",
             _html_counts("segments", "Accounts per segment", "Segment", report["by_segment"], total),
             _html_counts("stages", "Accounts per stage", "Ladder/stage", report["by_stage"], total)]
