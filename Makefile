@@ -21,6 +21,8 @@ demo: $(STAMP)
 		--accounts policies/data/accounts.csv --history policies/data/history.csv \
 		--holds policies/data/holds.csv --promises policies/data/promises.csv \
 		--as-of 2026-11-23T15:00:00+00:00 -o build/decisions.jsonl
+	$(BIN)/collectrules report policies/consumer-lending.yaml --outcomes policies/data/outcomes \
+		--period 2026-Q3 --format html -o build/kpi-report.html
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q tests $(SMS_GATEWAY)/tests

@@ -168,8 +168,9 @@ def test_cases_override_defaults_key_by_key(tmp_path: Path, programs: ProgramCac
 
 
 @pytest.mark.parametrize(("expect", "fragment", "code", "message", "hint"), [
-    ("{blocked: {phone: [quiet-hour]}}", "quiet-hour]", "CR402",
-     "restriction 'quiet-hour' is not in the policy", "did you mean 'quiet-hours'?"),
+    ("{blocked: {phone: [reg-f-inconvenient-time]}}", "reg-f-inconvenient-time]", "CR402",
+     "restriction 'reg-f-inconvenient-time' is not in the policy",
+     "did you mean 'reg-f-inconvenient-times'?"),
     ("{segment: early_lo}", "early_lo}", "CR402", "segment 'early_lo' is not in the policy",
      "did you mean 'early_low'?"),
     ("{stage: remind}", "remind}", "CR402", "stage 'remind' is not in the policy",
@@ -376,7 +377,7 @@ def test_a_wrong_stage_fails_showing_expected_actual_and_the_trace(tmp_path: Pat
     ("{due_includes: [sms]}", True),
     ("{due_includes: [sms:payment_link_sms]}", False),
     ("{blocked: {}}", True),
-    ("{blocked: {sms: [quiet-hours]}}", False),
+    ("{blocked: {sms: [reg-f-inconvenient-times]}}", False),
     ("{errors: []}", True),
     ("{segment: early_low, ladder: early, stage: reminder, status: active, day_in_stage: 1}", True),
     ("{stage_entered: \"2026-11-22\"}", False),
@@ -395,11 +396,12 @@ def test_due_and_blocked_are_exact_unless_includes(tmp_path: Path, programs: Pro
 
 
 @pytest.mark.parametrize(("expect", "passes"), [
-    ("{blocked: {phone: [quiet-hours], sms: [quiet-hours]}}", True),
-    ("{blocked: {phone: [quiet-hours]}}", False),  # the text is blocked too
-    ("{blocked_includes: {phone: [quiet-hours]}}", True),
-    ("{blocked_includes: {phone: [quiet-hours, seven-in-seven]}}", False),
-    ("{blocked: {phone: [quiet-hours, seven-in-seven], sms: [quiet-hours]}}", False),
+    ("{blocked: {phone: [reg-f-inconvenient-times], sms: [reg-f-inconvenient-times]}}", True),
+    ("{blocked: {phone: [reg-f-inconvenient-times]}}", False),  # the text is blocked too
+    ("{blocked_includes: {phone: [reg-f-inconvenient-times]}}", True),
+    ("{blocked_includes: {phone: [reg-f-inconvenient-times, reg-f-call-frequency]}}", False),
+    ("{blocked: {phone: [reg-f-inconvenient-times, reg-f-call-frequency], sms: [reg-f-inconvenient-times]}}",
+     False),
     ("{next_allowed: {phone: \"2026-11-24T13:00:00Z\"}}", True),
     ("{next_allowed: {phone: \"2026-11-24T08:00:00-05:00\"}}", True),  # the same instant
     ("{next_allowed: {phone: \"2026-11-24T14:00:00Z\"}}", False),
@@ -479,7 +481,7 @@ def test_table_cells_may_hold_times_and_mappings(tmp_path: Path, programs: Progr
             columns: [as_of, expect.blocked, expect.next_allowed]
             rows:
               - ["2026-11-23T15:00:00Z", {}, {}]
-              - ["2026-11-24T03:00:00Z", {phone: [quiet-hours], sms: [quiet-hours]},
+              - ["2026-11-24T03:00:00Z", {phone: [reg-f-inconvenient-times], sms: [reg-f-inconvenient-times]},
                  {phone: "2026-11-24T13:00:00Z"}]
               - ["2026-11-24T03:00:00Z", {}, {}]
         """)

@@ -58,6 +58,14 @@ ERROR_CODES: dict[str, str] = {
     "CR420": "template syntax error",
     "CR421": "template uses a name the account does not have",
     "CR422": "rendering a template failed for an account",
+    "CR430": "an imported restriction pack cannot be found",
+    "CR431": "imports form a cycle",
+    "CR432": "a pack and the importing document (or two packs) declare a field, template or restriction differently",
+    "CR433": "a restriction or parameter value would loosen an imported pack's rule",
+    "CR434": "a restriction overrides an imported pack's rule (warning)",
+    "CR435": "unknown pack parameter, or a parameter value that does not fit its type",
+    "CR436": "a template does not meet a pack's template check (warning)",
+    "CR437": "an imported file is not a restriction pack",
     # evaluation and data
     "CR501": "segment rules overlap under the unique hit policy",
     "CR502": "an expression failed while evaluating an account",
@@ -73,11 +81,8 @@ ERROR_CODES: dict[str, str] = {
     "CR701": "a plugin failed to load",
     "CR702": "a name is registered by two plugins",
     "CR703": "a plugin registered the wrong kind of object",
-    # dispatch
-    "CR901": "a transport cannot be opened (bad parameters, missing environment variable)",
-    "CR902": "the contact ledger cannot be used (unreadable, or written by a newer version)",
     # static analysis (collectrules lint)
-    "CR800": "a lint check could not be decided: the condition uses something the analysis does not model (note)",
+    "CR800": "a lint check could not be decided: a condition uses what the analysis does not model (note)",
     "CR801": "segment rules overlap under the unique hit policy (with an account matching both)",
     "CR802": "segment rule shadowed: earlier rules take every account it matches (hit policy first)",
     "CR803": "gap: some accounts match no segment rule and there is no default (with such an account)",
@@ -87,4 +92,7 @@ ERROR_CODES: dict[str, str] = {
     "CR807": "restriction never applies, or never allows contact",
     "CR808": "field is declared but nothing reads it",
     "CR809": "derived value is never used",
+    # dispatch
+    "CR901": "a transport cannot be opened (bad parameters, missing environment variable)",
+    "CR902": "the contact ledger cannot be used (unreadable, or written by a newer version)",
 }

@@ -6,7 +6,7 @@ second registration of the same name is a :class:`~collectrules.errors.PluginErr
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,7 +55,20 @@ class Scorer:
 
 @dataclass(frozen=True)
 class Metric:
-    """A KPI metric: its name, unit and pinned formula (shown in docs and reports)."""
+    """A KPI metric: its name, unit and pinned formula (shown in docs and reports), and how to compute it.
+
+    ``compute(outcomes, period, account_filter, params)`` returns a
+    :class:`~collectrules.kpi.metrics.MetricValue` for one period: ``outcomes`` is the
+    :class:`~collectrules.kpi.outcomes.Outcomes` of the book, ``period`` a
+    :class:`~collectrules.kpi.periods.Period`, ``account_filter`` an
+    :class:`~collectrules.kpi.metrics.AccountFilter` (the KPI's ``where``) and ``params`` the KPI's params.
+    A metric without ``compute`` can be named in policies but the report shows it as having no value.
+
+    :param params_schema: JSON Schema of the KPI's ``params``, checked when the policy is validated
+        (``None``: not checked).
+    :param filter_names: the names a KPI's ``where`` may use with this metric, for metrics measured on book
+        totals rather than per account (``None``: any name; empty: no ``where`` at all).
+    """
 
     name: str
     description: str
@@ -63,6 +76,9 @@ class Metric:
     unit: str = "ratio"  # ratio | days | currency | count
     higher_is_better: bool = True
     origin: str = "builtin"
+    compute: Callable[[Any, Any, Any, Mapping[str, Any]], Any] | None = None
+    params_schema: dict[str, Any] | None = None
+    filter_names: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)

@@ -79,7 +79,6 @@ _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
     "==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le,
     ">": operator.gt, ">=": operator.ge,
 }
-_BOOL_NODES = (ast.Unary, ast.In, ast.Between, ast.IsNull)
 
 
 def _merge(*groups: tuple[str, ...]) -> tuple[str, ...]:
@@ -166,7 +165,7 @@ class ConditionAnalyzer:
         try:
             return self._truth(expression.typed.expr, expression.source)
         except TooComplex:
-            return self.unknown(f"'{expression.source}' (too many cases to analyze)")
+            return self.unknown(f"{_quoted(expression.source)} (too many cases to analyze)")
 
     def fields_of(self, expression: M.Expression) -> frozenset[str]:
         """The fields ``expression`` reads, directly or through derived names."""
@@ -271,7 +270,7 @@ class ConditionAnalyzer:
                 return self._coalesce(args, source)
             case ast.BinOp(op=op) if op in ast.LOGICAL_OPS or op in ast.COMPARISON_OPS:
                 return self._bool_cases(self._truth(node, source))
-            case _ if isinstance(node, _BOOL_NODES) and getattr(node, "op", "not") == "not":
+            case ast.Unary(op="not") | ast.In() | ast.Between() | ast.IsNull():
                 return self._bool_cases(self._truth(node, source))
         return [(self.everything, Opaque(self._describe(node, source)))]
 
@@ -332,9 +331,9 @@ class ConditionAnalyzer:
 
     def _compare_values(self, left: Val, op: str, right: Val, node: ast.Expr, source: str) -> Truth:
         if isinstance(left, Opaque) or isinstance(right, Opaque):
-            reasons = [v.reason for v in (left, right) if isinstance(v, Opaque)]
-            return self.unknown(reasons[0]) if len(reasons) == 1 else Truth(
-                *(Approx(self.space.nothing, self.space.everything, tuple(reasons)),) * 2)
+            reasons = tuple(v.reason for v in (left, right) if isinstance(v, Opaque))
+            part = Approx(self.space.nothing, self.space.everything, reasons)
+            return Truth(part, part)
         if isinstance(left, Const) and isinstance(right, Const):
             if left.value is None or right.value is None:
                 return self._decided(False)
@@ -485,16 +484,20 @@ class ConditionAnalyzer:
     def _describe(self, node: ast.Expr, source: str) -> str:
         """How an unknown part is named in messages; also notes the fields it reads."""
         self.opaque_fields |= self._fields_in(node)
-        text = " ".join(source[node.span.start:node.span.end].split()) or "?"
-        if len(text) > 60:
-            text = text[:57] + "…"
+        text = _quoted(source[node.span.start:node.span.end])
         what = {ast.BinOp: "arithmetic", ast.Call: "a function call", ast.Member: "a score",
                 ast.Unary: "arithmetic"}.get(type(node))
         if isinstance(node, ast.Name) and node.name in self.policy.fields:
             what = f"a {self.policy.fields[node.name].type} field"
         elif isinstance(node, ast.BinOp) and node.op in ast.COMPARISON_OPS:
             what = None
-        return f"'{text}' ({what})" if what else f"'{text}'"
+        return f"{text} ({what})" if what else text
+
+
+def _quoted(text: str) -> str:
+    """Source text on one line, quoted, shortened past 60 characters."""
+    text = " ".join(text.split()) or "?"
+    return f"'{text[:57]}…'" if len(text) > 60 else f"'{text}'"
 
 
 def describe_unknowns(unknowns: tuple[str, ...]) -> str:

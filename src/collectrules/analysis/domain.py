@@ -11,7 +11,12 @@ of values of that field's domain, and leaves every other field free. The domains
   a comparison on such a field is left to the caller, which calls it unknown.
 
 Null is a value of the domain of an optional field without a default (the engine sees an empty value there)
-and of no other field. Regions only grow as large as :data:`MAX_BOXES`; past that, an operation raises
+and of no other field.
+
+Questions such as "does any account match no rule?" are answered by :meth:`Space.find_outside`, a search
+that cuts the holes out of a region box by box and stops at the first account left, rather than by building
+the complement of a union, which grows exponentially with the number of rules. Regions only grow as large
+as :data:`MAX_BOXES` and searches as long as :data:`MAX_STEPS`; past that, an operation raises
 :class:`TooComplex` and the check that needed it is undecided rather than slow.
 """
 
@@ -28,9 +33,11 @@ from ..lang.types import Type
 PRESENT = "<present>"
 
 #: the largest region (in boxes) an operation may build before giving up
-MAX_BOXES = 1500
-#: above this many boxes, regions are not simplified (the simplification is quadratic)
-_SIMPLIFY_LIMIT = 300
+MAX_BOXES = 2000
+#: the most boxes a search for an account outside some regions may visit before giving up
+MAX_STEPS = 20_000
+#: above this many boxes, contained boxes are not looked for (that check compares every pair)
+_SIMPLIFY_LIMIT = 200
 
 
 class TooComplex(Exception):
@@ -422,28 +429,78 @@ class Space:
             result = self.union(result, region)
         return result
 
-    def complement(self, a: Region) -> Region:
-        result = self.everything
-        for box in a.boxes:
-            result = self.intersect(result, self._box_complement(box))
-            if result.empty:
-                break
-        return result
+    def subtract(self, a: Region, b: Region) -> Region:
+        """The accounts of ``a`` that are not in ``b``.
 
-    def _box_complement(self, box: Box) -> Region:
-        # disjoint pieces: the first field outside its set, or the first inside and the second outside, …
+        Each box of ``b`` is cut out of the boxes it meets; a box it does not meet is kept whole, so the
+        result only fragments where ``b`` really takes something away.
+        """
+        boxes = list(a.boxes)
+        for hole in b.boxes:
+            cut: list[Box] = []
+            for box in boxes:
+                if self._meet(box, hole) is None:
+                    cut.append(box)
+                else:
+                    cut.extend(self._outside(box, hole))
+            boxes = self._region(cut).boxes if len(cut) > _SIMPLIFY_LIMIT else cut
+            if not boxes:
+                return self.nothing
+        return self._region(boxes)
+
+    def complement(self, a: Region) -> Region:
+        return self.subtract(self.everything, a)
+
+    def _outside(self, box: Box, hole: Box) -> list[Box]:
+        """``box`` minus ``hole`` as disjoint boxes: the part outside the hole's first field, then the part
+        inside the first and outside the second, and so on."""
         pieces: list[Box] = []
-        inside: dict[str, ValueSet] = {}
-        for name, values in sorted(box.fields.items(), key=lambda item: item[0]):
+        inside = dict(box.fields)
+        for name, values in sorted(hole.fields.items(), key=lambda item: item[0]):
             domain = self.domains[name]
-            outside = domain.complement(values)
+            mine = inside.get(name, domain.full())
+            outside = domain.intersect(mine, domain.complement(values))
             if not domain.is_empty(outside):
                 pieces.append(Box({**inside, name: outside}))
-            inside[name] = values
-        return Region(tuple(pieces))
+            inside[name] = domain.intersect(mine, values)
+            if domain.is_empty(inside[name]):
+                break
+        return pieces
 
     def subset(self, a: Region, b: Region) -> bool:
-        return self.intersect(a, self.complement(b)).empty
+        return self.find_outside(a, (b,)) is None
+
+    def find_outside(self, region: Region, holes: Iterable[Region]) -> Box | None:
+        """A non-empty box of accounts in ``region`` and in none of ``holes``; None when there is none."""
+        found = self.boxes_outside(region, holes, limit=1)
+        return found[0] if found else None
+
+    def boxes_outside(self, region: Region, holes: Iterable[Region], *, limit: int) -> list[Box]:
+        """Up to ``limit`` disjoint non-empty boxes of accounts in ``region`` and in none of ``holes``.
+
+        A depth-first search: a box that no hole meets is found; otherwise the first hole that meets it is
+        cut out and the pieces are searched in turn. It visits at most :data:`MAX_STEPS` boxes and raises
+        :class:`TooComplex` beyond, so a question about a huge policy fails fast instead of slowly.
+        """
+        hole_boxes = [box for hole in holes for box in hole.boxes]
+        found: list[Box] = []
+        steps = 0
+        stack: list[tuple[Box, list[Box]]] = [(box, [h for h in hole_boxes if self._meet(box, h) is not None])
+                                              for box in reversed(region.boxes)]
+        while stack:
+            box, meeting = stack.pop()
+            if not meeting:
+                found.append(box)
+                if len(found) >= limit:
+                    break
+                continue
+            steps += 1
+            if steps > MAX_STEPS:
+                raise TooComplex(f"more than {MAX_STEPS} search steps")
+            hole, rest = meeting[0], meeting[1:]
+            for piece in reversed(self._outside(box, hole)):
+                stack.append((piece, [h for h in rest if self._meet(piece, h) is not None]))
+        return found
 
     def _box_within(self, a: Box, b: Box) -> bool:
         for name, values in b.fields.items():
@@ -456,52 +513,57 @@ class Space:
         unique = list(dict.fromkeys(boxes))
         if len(unique) > MAX_BOXES:
             raise TooComplex(f"more than {MAX_BOXES} boxes")
+        unique = self._merge(unique)
         if len(unique) <= _SIMPLIFY_LIMIT:
-            unique = self._simplify(unique)
+            unique = self._drop_contained(unique)
         if any(not box.fields for box in unique):
             return self.everything
         return Region(tuple(unique))
 
-    def _simplify(self, boxes: list[Box]) -> list[Box]:
-        changed = True
-        while changed:
-            changed = False
-            kept: list[Box] = []
-            for index, box in enumerate(boxes):
-                # drop a box inside another; of two equal ones, keep the first
-                if any(j != index and self._box_within(box, other)
+    def _drop_contained(self, boxes: list[Box]) -> list[Box]:
+        """Without the boxes that lie inside another one (of two equal boxes, the first stays)."""
+        kept: list[Box] = []
+        for index, box in enumerate(boxes):
+            if not any(j != index and self._box_within(box, other)
                        and (j < index or not self._box_within(other, box))
                        for j, other in enumerate(boxes)):
-                    changed = True
-                    continue
                 kept.append(box)
-            boxes = kept
-            merged = self._merge_once(boxes)
-            if merged is not None:
-                boxes = merged
-                changed = True
+        return kept
+
+    def _merge(self, boxes: list[Box]) -> list[Box]:
+        """Join boxes that constrain the same fields and differ in one of them only (hashing, not pairs)."""
+        changed = True
+        while changed and len(boxes) > 1:
+            changed = False
+            names = sorted({name for box in boxes for name in box.fields})
+            for name in names:
+                groups: dict[tuple[Any, ...], list[Box]] = {}
+                for box in boxes:
+                    if name in box.fields:
+                        rest = tuple(item for item in box._key if item[0] != name)
+                        groups.setdefault(rest, []).append(box)
+                joined: list[Box] = []
+                consumed: set[int] = set()
+                for group in groups.values():
+                    if len(group) < 2:
+                        continue
+                    domain = self.domains[name]
+                    values = group[0].fields[name]
+                    for other in group[1:]:
+                        values = domain.union(values, other.fields[name])
+                    fields = dict(group[0].fields)
+                    if domain.is_full(values):
+                        del fields[name]
+                    else:
+                        fields[name] = values
+                    joined.append(Box(fields))
+                    consumed.update(id(box) for box in group)
+                if joined:
+                    boxes = list(dict.fromkeys([b for b in boxes if id(b) not in consumed] + joined))
+                    changed = True
         return boxes
 
-    def _merge_once(self, boxes: list[Box]) -> list[Box] | None:
-        """Join two boxes that differ in one field only; None when no two do."""
-        for i, first in enumerate(boxes):
-            for j in range(i + 1, len(boxes)):
-                second = boxes[j]
-                if first.fields.keys() != second.fields.keys():
-                    continue
-                differing = [n for n in first.fields if first.fields[n] != second.fields[n]]
-                if len(differing) != 1:
-                    continue
-                name = differing[0]
-                domain = self.domains[name]
-                joined = domain.union(first.fields[name], second.fields[name])
-                fields = dict(first.fields)
-                if domain.is_full(joined):
-                    del fields[name]
-                else:
-                    fields[name] = joined
-                return [*boxes[:i], Box(fields), *boxes[i + 1:j], *boxes[j + 1:]]
-        return None
+    # ---- witnesses -----------------------------------------------------------------------------------
 
     def contains(self, region: Region, values: Mapping[str, Any]) -> bool:
         """Whether the account with these field values (a missing field is null) lies in ``region``."""
@@ -522,18 +584,22 @@ class Space:
     def witness(self, region: Region, avoid_zero: frozenset[str] = frozenset()) -> dict[str, Any] | None:
         """Values for the constrained fields of one account in ``region`` (None when it is empty).
 
-        Boxes that need no null value are preferred: a counterexample without nulls reads more easily.
-        Fields in ``avoid_zero`` are not given 0 when their set holds another number.
+        Of the accounts the boxes offer, the one with the fewest nulls and then the smallest numbers is
+        chosen: it reads most easily. Fields in ``avoid_zero`` are not given 0 when their set holds another
+        number.
         """
-        best: dict[str, Any] | None = None
-        for box in region.boxes:
-            values = {name: self.domains[name].pick(vs, avoid_zero=name in avoid_zero)
-                      for name, vs in box.fields.items()}
-            if best is None:
-                best = values
-            if all(v is not None for v in values.values()):
-                return values
-        return best
+        candidates = [{name: self.domains[name].pick(vs, avoid_zero=name in avoid_zero)
+                       for name, vs in box.fields.items()} for box in region.boxes]
+        if not candidates:
+            return None
+
+        def plainness(values: dict[str, Any]) -> tuple[int, Decimal]:
+            nulls = sum(1 for v in values.values() if v is None)
+            size = sum((abs(Decimal(v)) for v in values.values()
+                        if isinstance(v, int | Decimal) and not isinstance(v, bool)), Decimal(0))
+            return nulls, size
+
+        return min(candidates, key=plainness)
 
     def free_value(self, name: str, *, avoid_zero: bool = False) -> Any:
         """The value shown for a field a witness leaves free: readable, and never null."""

@@ -16,9 +16,10 @@ stage, restriction, condition, field or derived name concerned:
 
 Counterexamples end the message, after :data:`EXAMPLE_MARKER`: ``…; for example dpd=0, balance=0``; they
 name every field the conditions involved read, and fields they leave free take a readable value (0, the
-first enum value, false). The answers rest on :mod:`.conditions`: exact where a condition is made of what it
-models, silent where it is not. With ``explain_unknown`` a check that could not be decided becomes a
-``CR800`` note naming the parts of the conditions that stopped it.
+first enum value, false; 1 for a field used in arithmetic, which a zero could make fail). The answers rest
+on :mod:`.conditions`: exact where a condition is made of what it models, silent where it is not. With
+``explain_unknown`` a check that could not be decided becomes a ``CR800`` note naming the parts of the
+conditions that stopped it.
 """
 
 from __future__ import annotations
@@ -29,12 +30,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import CollectRulesError, Diagnostic, Location, Severity, read_source_line
+from ..lang import ast
 from ..policy import model as M
 from ..policy.check import CheckResult, check_policy_file
 from ..policy.load import SourceDoc, load_yaml
 from ..registry import Registry
 from .conditions import Approx, ConditionAnalyzer, Truth, describe_unknowns
-from .domain import Region, TooComplex
+from .domain import Box, Region, TooComplex
 
 #: the words between a finding's message and its counterexample
 EXAMPLE_MARKER = "; for example "
@@ -94,6 +96,11 @@ def _names(items: Iterable[str], conjunction: str = "and") -> str:
     return ", ".join(quoted[:-1]) + f" {conjunction} " + quoted[-1]
 
 
+def _unknowns(approximations: Iterable[Approx]) -> tuple[str, ...]:
+    """The unmodelled parts behind several approximations, each named once."""
+    return tuple(dict.fromkeys(reason for approx in approximations for reason in approx.unknowns))
+
+
 def _literally_true(expression: M.Expression) -> bool:
     return expression.source.strip() == "true"
 
@@ -139,9 +146,9 @@ class _Linter:
                severity: Severity = "warning") -> None:
         self.findings.append(Diagnostic(code, message, location, hint, severity, self._line(location)))
 
-    def undecided(self, message: str, location: Location, approx: Approx) -> None:
+    def undecided(self, message: str, location: Location, unknowns: tuple[str, ...]) -> None:
         if self.explain_unknown:
-            self.report("CR800", f"{message}: it depends on {describe_unknowns(approx.unknowns)}", location,
+            self.report("CR800", f"{message}: it depends on {describe_unknowns(unknowns)}", location,
                         "the analysis models comparisons of fields with literals, in, between, is null, "
                         "not/and/or and derived names built from them", severity="note")
 
@@ -152,7 +159,10 @@ class _Linter:
         return text.rstrip("\n") if text is not None else None
 
     def _key_location(self, path: tuple[str | int, ...], fallback: Location) -> Location:
-        return self.doc.location(path, key=True) if self.doc is not None else fallback
+        """Where the key at ``path`` stands, when it stands in the linted file (not in an imported one)."""
+        if self.doc is None or fallback.file != self.doc.file:
+            return fallback
+        return self.doc.location(path, key=True)
 
     def example(self, region: Region, expressions: Iterable[M.Expression]) -> str:
         """``dpd=0, balance=0``: one account of ``region``, showing every field the expressions read."""
@@ -218,7 +228,7 @@ class _Linter:
             if _literally_true(expression):
                 continue
             try:
-                always = self.space.complement(truth.true.under).empty
+                always = self.space.find_outside(self.space.everything, (truth.true.under,)) is None
             except TooComplex:
                 continue
             if always:
@@ -226,14 +236,13 @@ class _Linter:
                             expression.location, "a condition that holds for every account decides nothing")
         return never_true
 
-    def _covering(self, region: Region, candidates: list[tuple[str, Approx]]) -> tuple[str | None, list[str]]:
-        """Which candidates certainly hold on all of ``region``: the first that does alone, or else every
-        one that holds on part of it."""
-        for name, approx in candidates:
-            if self.space.subset(region, approx.under):
-                return name, [name]
-        return None, [name for name, approx in candidates
-                      if not self.space.intersect(region, approx.under).empty]
+    def _possible(self, base: Region, holes: Iterable[Approx]) -> bool:
+        """Whether some account of ``base`` may escape every hole (holes counted only where certain)."""
+        return self.space.find_outside(base, [hole.under for hole in holes]) is not None
+
+    def _certain(self, base: Region, holes: Iterable[Approx]) -> Box | None:
+        """Accounts of ``base`` that certainly escape every hole (holes counted wherever they may be)."""
+        return self.space.find_outside(base, [hole.over for hole in holes])
 
     # ---- segments ------------------------------------------------------------------------------------
 
@@ -258,21 +267,20 @@ class _Linter:
         for index, rule in enumerate(rules):
             if index == 0 or id(rule.when) in never_true:
                 continue
-            mine = truths[index]
-            earlier = self.analyzer.either_all(truths[:index])
-            reached = self.analyzer.both(mine, self.analyzer.negate(earlier))
-            if reached.over.empty:
-                earlier_rules = [(r.id, t) for r, t in zip(rules[:index], truths[:index], strict=True)]
-                alone, together = self._covering(mine.over, earlier_rules)
-                takers = f"the earlier rule '{alone}' takes" if alone else \
-                    f"the earlier rules {_names(together)} together take"
-                self.report("CR802", f"segment rule '{rule.id}' never matches: {takers} every account it "
+            mine, earlier = truths[index], truths[:index]
+            if not self._possible(mine.over, earlier):
+                takers = [(r.id, t) for r, t in zip(rules[:index], earlier, strict=True)]
+                alone = next((name for name, t in takers if not self._possible(mine.over, (t,))), None)
+                who = f"the earlier rule '{alone}' takes" if alone else "the earlier rules " + _names(
+                    name for name, t in takers if not self.space.intersect(mine.over, t.under).empty) + \
+                    " together take"
+                self.report("CR802", f"segment rule '{rule.id}' never matches: {who} every account it "
                                      "matches", rule.location,
                             "with hit_policy: first the first matching rule wins; move this rule up or "
                             "narrow the earlier ones")
-            elif reached.under.empty:
+            elif self.explain_unknown and self._certain(mine.under, earlier) is None:
                 self.undecided(f"could not decide whether segment rule '{rule.id}' can ever match",
-                               rule.location, reached)
+                               rule.location, _unknowns([mine, *earlier]))
 
     def _overlaps(self, rules: tuple[M.SegmentRule, ...], truths: list[Approx]) -> None:
         for j, second in enumerate(rules):
@@ -287,92 +295,92 @@ class _Linter:
                                 "make the conditions exclusive, or use hit_policy: first")
                 elif not both.over.empty:
                     self.undecided(f"could not decide whether segment rules '{first.id}' and '{second.id}' "
-                                   f"overlap", second.location, both)
+                                   f"overlap", second.location, both.unknowns)
 
     def _gap(self, rules: tuple[M.SegmentRule, ...], truths: list[Approx]) -> None:
-        unmatched = self.analyzer.negate(self.analyzer.either_all(truths))
         location = self._key_location(("segments",), self.policy.segments.location)
-        if not unmatched.under.empty:
-            example = self.example(unmatched.under, (rule.when for rule in rules))
+        # a few boxes of unmatched accounts, so that the example can be the plainest of them
+        unmatched = self.space.boxes_outside(self.space.everything, [t.over for t in truths], limit=16)
+        if unmatched:
+            example = self.example(Region(tuple(unmatched)), (rule.when for rule in rules))
             self.report("CR803", "some accounts match no segment rule and there is no default segment"
                                  f"{EXAMPLE_MARKER}{example}", location,
                         "add a rule for them, or a 'default' segment")
-        elif not unmatched.over.empty:
+        elif self.explain_unknown and self._possible(self.space.everything, truths):
             self.undecided("could not decide whether every account matches a segment rule", location,
-                           unmatched)
+                           _unknowns(truths))
 
     # ---- stages --------------------------------------------------------------------------------------
 
-    def _segment_regions(self) -> dict[str, Approx]:
-        """Over- and under-approximations of the accounts each segment receives."""
+    def _segment_terms(self) -> dict[str, list[tuple[Approx, list[Approx]]]]:
+        """The accounts each segment receives, as terms ``base minus holes`` (their union)."""
         table = self.policy.segments
-        analyzer = self.analyzer
         truths = [self.truth(rule.when).true for rule in table.rules]
-        regions: dict[str, Approx] = {}
+        terms: dict[str, list[tuple[Approx, list[Approx]]]] = {}
         for index, rule in enumerate(table.rules):
-            others = truths[:index] if table.hit_policy != "unique" else truths[:index] + truths[index + 1:]
-            strict = analyzer.both(truths[index], analyzer.negate(analyzer.either_all(others)))
-            if table.hit_policy == "collect":
-                # every matching rule is a segment; the account follows the first one that has a ladder
-                strict = Approx(strict.under, truths[index].over, strict.unknowns)
-            regions[rule.id] = strict if rule.id not in regions else analyzer.either(regions[rule.id], strict)
+            if table.hit_policy == "unique":
+                holes = truths[:index] + truths[index + 1:]
+            elif table.hit_policy == "first":
+                holes = truths[:index]
+            else:
+                # every matching rule is a segment and the account follows the first that has a ladder, so
+                # earlier rules only certainly take an account where they certainly match it
+                holes = [Approx(self.space.nothing, t.over, t.unknowns) for t in truths[:index]]
+            terms.setdefault(rule.id, []).append((truths[index], holes))
         if table.default is not None:
-            rest = analyzer.negate(analyzer.either_all(truths))
-            regions[table.default] = analyzer.either(regions[table.default], rest) \
-                if table.default in regions else rest
-        return regions
+            terms.setdefault(table.default, []).append((self.analyzer.everything, truths))
+        return terms
 
     def _stages(self, never_true: set[int]) -> None:
         escalation = self.policy.escalation
-        if not escalation.ladders:
-            return
-        analyzer = self.analyzer
-        try:
-            regions = self._segment_regions()
-            uncured = analyzer.everything
-            if escalation.cure_when is not None:
-                uncured = analyzer.negate(self.truth(escalation.cure_when).true)
-        except TooComplex:
-            return
+        terms = self._segment_terms()
+        cure = [self.truth(escalation.cure_when).true] if escalation.cure_when is not None else []
         for ladder in escalation.ladders:
+            reaching = [(base, [*holes, *cure]) for s in ladder.segments for base, holes in terms.get(s, [])]
             try:
-                reaching = analyzer.either_all(regions[s] for s in ladder.segments if s in regions)
-                context = analyzer.both(reaching, uncured)
-                if context.over.empty:
-                    continue  # no account reaches the ladder: the segment findings say why
-                self._ladder(ladder, context, never_true)
+                if not any(self._possible(base.over, holes) for base, holes in reaching):
+                    continue  # no account reaches the ladder: the segment and cure findings say why
+                self._ladder(ladder, reaching, never_true)
             except TooComplex:
                 continue
 
-    def _ladder(self, ladder: M.Ladder, context: Approx, never_true: set[int]) -> None:
-        analyzer = self.analyzer
+    def _ladder(self, ladder: M.Ladder, reaching: list[tuple[Approx, list[Approx]]],
+                never_true: set[int]) -> None:
         enters = [self.truth(stage.enter).true for stage in ladder.stages]
         for index, stage in enumerate(ladder.stages):
             if id(stage.enter) in never_true:
                 continue
-            here = analyzer.both(context, enters[index])
-            if here.over.empty:
+            mine, later = enters[index], enters[index + 1:]
+            entering = [(self.space.intersect(base.over, mine.over), holes) for base, holes in reaching]
+
+            def escapes(extra: list[Approx], entering: list[tuple[Region, list[Approx]]] = entering) -> bool:
+                return any(self._possible(region, [*holes, *extra]) for region, holes in entering)
+
+            if not escapes([]):
                 segments = ", ".join(ladder.segments)
                 self.report("CR806", f"stage '{stage.id}' of ladder '{ladder.id}' is never entered: no "
                                      f"account of its segments ({segments}) that is not cured meets its "
                                      "enter condition", stage.location,
                             "check the condition against the conditions of the ladder's segments")
-                continue
-            later = analyzer.either_all(enters[index + 1:])
-            target = analyzer.both(here, analyzer.negate(later))
-            if target.over.empty:
-                later_stages = [(s.id, e) for s, e in zip(ladder.stages[index + 1:], enters[index + 1:],
-                                                          strict=True)]
-                alone, together = self._covering(here.over, later_stages)
-                later = f"the later stage '{alone}'" if alone else \
-                    f"one of the later stages {_names(together, 'or')}"
+            elif not escapes(later):
+                named = list(zip((s.id for s in ladder.stages[index + 1:]), later, strict=True))
+                alone = next((name for name, enter in named if not escapes([enter])), None)
+                meeting = [name for name, enter in named
+                           if any(not self.space.intersect(region, enter.under).empty
+                                  for region, _ in entering)]
+                which = f"the later stage '{alone}'" if alone else \
+                    f"one of the later stages {_names(meeting, 'or')}"
                 self.report("CR806", f"stage '{stage.id}' of ladder '{ladder.id}' is never entered: "
-                                     f"whenever its condition holds, so does the condition of {later}, and "
+                                     f"whenever its condition holds, so does the condition of {which}, and "
                                      "the most severe stage that holds wins", stage.location,
                             "order stages from mildest to most severe, each entered by a stricter condition")
-            elif target.under.empty:
+            elif self.explain_unknown and not any(
+                    self._certain(self.space.intersect(base.under, mine.under), [*holes, *later]) is not None
+                    for base, holes in reaching):
+                involved = [mine, *later, *(base for base, _ in reaching),
+                            *(hole for _, holes in reaching for hole in holes)]
                 self.undecided(f"could not decide whether stage '{stage.id}' of ladder '{ladder.id}' is ever "
-                               "entered", stage.location, target)
+                               "entered", stage.location, _unknowns(involved))
 
     # ---- restrictions --------------------------------------------------------------------------------
 
@@ -421,8 +429,6 @@ class _Linter:
         return names
 
     def _unused(self) -> None:
-        from ..lang import ast
-
         read: set[str] = set()
         for expression in self.policy.expressions:
             read |= {name.name for name in ast.referenced_names(expression.typed.expr)}

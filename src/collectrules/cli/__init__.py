@@ -18,7 +18,7 @@ from .. import __version__
 #: the modules of the built-in commands, under ``collectrules.cli``; each defines ``command``, named like
 #: the module
 BUILTIN_COMMAND_MODULES: tuple[str, ...] = ("validate", "schema", "evaluate", "explain", "plugins", "test",
-                                            "diff", "lint", "fmt")
+                                            "diff", "lint", "fmt", "report")
 
 #: the one-line help ``collectrules --help`` shows for each built-in command, so that listing the commands
 #: does not import them (some pull in the whole policy compiler); a test keeps it equal to their own help
@@ -33,6 +33,7 @@ BUILTIN_SHORT_HELP: dict[str, str] = {
              " change segment, stage, actions, blocks."),
     "lint": "Find overlaps, gaps, shadowed rules, unreachable stages and unused names in policy files.",
     "fmt": "Format policy files in a canonical layout that keeps comments (--check: only report).",
+    "report": "Report every KPI target of POLICY on outcome data: actual, target, met or missed, and trend.",
 }
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from .. import __version__
 from ..errors import Diagnostic
 from ..policy.check import CheckResult
+from ..policy.model import PackImport
 
 DIAGNOSTIC_FORMATS = ("text", "json", "github", "sarif")
 
@@ -62,12 +63,29 @@ def _text(results: Sequence[CheckResult], *, quiet: bool) -> str:
             warnings = len(result.diagnostics)
             suffix = f" ({warnings} warning{'s' if warnings != 1 else ''})" if warnings else ""
             lines.append(f"{result.file}: valid{suffix}")
+            if result.policy is not None:
+                lines.extend(_pack_line(pack) for pack in result.policy.imports)
     invalid = sum(1 for r in results if not r.ok)
     if not quiet or invalid:
         errors = sum(len(r.errors) for r in results)
         lines.append(f"{len(results)} polic{'y' if len(results) == 1 else 'ies'} checked: "
                      f"{len(results) - invalid} valid, {invalid} invalid, {errors} error{'s' if errors != 1 else ''}")
     return "".join(line + "\n" for line in lines)
+
+
+def _pack_line(pack: PackImport) -> str:
+    """``  pack us-reg-f 2026.11.1 (US): 5 in force (…), 1 tightened (…), 0 overridden``"""
+    parts = []
+    groups = (("in force", pack.in_force), ("tightened", pack.tightened), ("overridden", pack.overridden))
+    for what, ids in groups:
+        parts.append(f"{len(ids)} {what}" + (f" ({', '.join(ids)})" if ids else ""))
+    return f"  pack {pack.name} {pack.version} ({pack.jurisdiction}): {', '.join(parts)}"
+
+
+def _pack_json(pack: PackImport) -> dict[str, Any]:
+    return {"name": pack.name, "version": pack.version, "jurisdiction": pack.jurisdiction, "file": pack.file,
+            "imported_at": str(pack.location), "parameters": pack.parameters, "in_force": list(pack.in_force),
+            "tightened": list(pack.tightened), "overridden": list(pack.overridden)}
 
 
 def diagnostic_json(d: Diagnostic) -> dict[str, Any]:
@@ -82,7 +100,10 @@ def diagnostic_json(d: Diagnostic) -> dict[str, Any]:
 def _json(results: Sequence[CheckResult]) -> dict[str, Any]:
     return {
         "valid": all(r.ok for r in results),
-        "files": [{"file": r.file, "valid": r.ok, "diagnostics": [diagnostic_json(d) for d in r.diagnostics]}
+        "files": [{"file": r.file, "valid": r.ok, "diagnostics": [diagnostic_json(d) for d in r.diagnostics],
+                   # only policies that import packs say which rules of them are in force
+                   **({"imports": [_pack_json(p) for p in r.policy.imports]}
+                      if r.policy is not None and r.policy.imports else {})}
                   for r in results],
     }
 

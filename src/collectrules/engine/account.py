@@ -41,6 +41,9 @@ class ContactEvent:
     consent: bool = False
     template: str | None = None
     subject: str = "debtor"
+    #: every debt the contact was about, when it concerned several (a conversation about two loans counts
+    #: for each); ``debt_id`` alone when empty
+    debt_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +116,8 @@ class Account:
 
 def _event_order(event: ContactEvent) -> tuple[Any, ...]:
     return (event.at, event.account_id, event.channel, event.outcome, event.direction, event.person_id or "",
-            event.debt_id or "", event.contact or "", event.consent, event.template or "", event.subject)
+            event.debt_id or "", event.contact or "", event.consent, event.template or "", event.subject,
+            event.debt_ids)
 
 
 class AccountContext:

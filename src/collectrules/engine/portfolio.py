@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as _dt
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -104,7 +104,8 @@ def load_portfolio(program: Program, accounts: str | Path, history: str | Path |
                 account_id=row["account_id"], channel=row["channel"], outcome=row["outcome"], at=row["at"],
                 direction=row.get("direction") or "outbound", person_id=row.get("person_id"),
                 debt_id=row.get("debt_id"), contact=row.get("contact"), consent=bool(row.get("consent")),
-                template=row.get("template"), subject=row.get("subject") or "debtor"))
+                template=row.get("template"), subject=row.get("subject") or "debtor",
+                debt_ids=tuple(row.get("debt_ids") or ())))
     hold_list = [Hold(row["account_id"], row["type"], row["start"], row.get("end"), tuple(row.get("channels") or ()),
                       row.get("note")) for _, row in (read(holds, HOLD_COLUMNS) if holds else [])]
     promise_list = [Promise(row["account_id"], row["promised_on"], row["due"], row["amount"], row["paid"],
@@ -119,9 +120,8 @@ def _complete_events(events: list[ContactEvent], accounts: list[Account]) -> lis
     for event in events:
         account = by_id.get(event.account_id)
         if account is not None and (event.person_id is None or event.debt_id is None):
-            event = ContactEvent(event.account_id, event.channel, event.outcome, event.at, event.direction,
-                                 event.person_id or account.person, event.debt_id or account.debt, event.contact,
-                                 event.consent, event.template, event.subject)
+            event = replace(event, person_id=event.person_id or account.person,
+                            debt_id=event.debt_id or account.debt)
         out.append(event)
     return out
 
@@ -137,7 +137,8 @@ class HistoryIndex:
         for event in events:
             self.by_account[event.account_id].append(event)
             self.by_person[event.person_id or event.account_id].append(event)
-            self.by_debt[event.debt_id or event.account_id].append(event)
+            for debt in dict.fromkeys((event.debt_id or event.account_id, *event.debt_ids)):
+                self.by_debt[debt].append(event)
             if event.contact:
                 self.by_contact[event.contact].append(event)
 

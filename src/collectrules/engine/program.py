@@ -2,9 +2,10 @@
 
 ``compile_policy`` compiles every expression of a :class:`~collectrules.policy.model.Policy` once (rows
 backend) and every restriction into a check. ``Program.evaluate`` then runs the pipeline for one account, in
-the same order always: derive → scores → segment → ladder and stage → actions due → contact restrictions →
-decision. An expression that fails for an account (division by zero …) becomes an error finding on that
-account's decision, located at the expression, and the run goes on.
+the same order always: derive → scores → segment → experiment arms → ladder and stage → actions due →
+contact restrictions → decision. An experiment arm may send a segment up another ladder (``experiments:``
+in the policy). An expression that fails for an account (division by zero …) becomes an error finding on
+that account's decision, located at the expression, and the run goes on.
 """
 
 from __future__ import annotations
@@ -62,6 +63,14 @@ class Program:
         self._restrictions: list[CompiledRestriction] = [compile_restriction(r, compiled) for r in policy.restrictions]
         self._field_names = tuple(policy.fields)
         self._defaults = {name: f.default for name, f in policy.fields.items() if f.default is not None}
+        # segment → (experiment, arm id → ladder): the builder allows one experiment per segment
+        self._overrides: dict[str, tuple[M.Experiment, dict[str, M.Ladder]]] = {}
+        for experiment in policy.experiments:
+            for arm in experiment.arms:
+                for segment, ladder_id in arm.ladders.items():
+                    ladder = policy.escalation.ladder(ladder_id)
+                    if ladder is not None:
+                        self._overrides.setdefault(segment, (experiment, {}))[1][arm.id] = ladder
 
     def _param_compiler(self, spec: M.ScoreSpec) -> Callable[..., Evaluator]:
         """Compile a score's param expressions; the policy builder already checked them, so reuse those."""
@@ -142,6 +151,20 @@ class Program:
             ctx = AccountContext(account, as_of, history_for(account), holds_for(account), promises_for(account))
             yield self._run(ctx, trace)
 
+    def classify(self, account: Account, as_of: _dt.datetime) -> tuple[AccountContext, Decision]:
+        """Derived values, scores, segment and experiment arms of one account, without ladder or actions.
+
+        Used to measure KPIs by the segment the policy gives an account on a balance snapshot; returns the
+        evaluation context (``values`` holds the fields and derived values) and the partial decision.
+        """
+        as_of = as_of.astimezone(_dt.UTC)
+        ctx = AccountContext(account, as_of, (), (), ())
+        decision = Decision(account.account_id, as_of)
+        self._derive_and_score(ctx, decision, None)
+        self._segment(ctx, decision, None)
+        self._assign_arms(ctx, decision, None)
+        return ctx, decision
+
     # ---- the pipeline --------------------------------------------------------------------------------
 
     def _eval(self, run: Evaluator, expression: M.Expression, ctx: AccountContext, decision: Decision) -> Any:
@@ -158,26 +181,12 @@ class Program:
         trace: list[TraceEntry] | None = [] if want_trace else None
         decision.trace = trace
 
-        for derived, run in self._derive:
-            value = self._eval(run, derived.expr, ctx, decision)
-            ctx.values[derived.name] = value
-            if trace is not None:
-                trace.append(TraceEntry("derive", derived.name, _show(value), derived.location, derived.expr.source))
-        for spec, score in self._scores:
-            try:
-                value = score(ctx)
-            except ExprRuntimeError as exc:
-                decision.errors.append(Finding("CR502", f"score {spec.name!r}: {exc.message}", spec.location))
-                value = None
-            ctx.scores[spec.name] = value
-            decision.scores[spec.name] = value
-            if trace is not None:
-                trace.append(TraceEntry("score", spec.name, _show(value), spec.location, spec.plugin))
-
+        self._derive_and_score(ctx, decision, trace)
         self._segment(ctx, decision, trace)
+        self._assign_arms(ctx, decision, trace)
         ladder = None
         for segment in decision.segments or ((decision.segment,) if decision.segment else ()):
-            ladder = policy.escalation.ladder_for(segment)
+            ladder = self._ladder_for(segment, decision)
             if ladder is not None:
                 break
         if decision.errors and decision.segment is None and policy.segments.hit_policy == "unique":
@@ -217,6 +226,46 @@ class Program:
         decision.day_in_stage = (ctx.today - result.entered).days + 1
         self._actions(ctx, decision, stage, result.entered, result.paused_until, result.note, trace)
         return decision
+
+    def _derive_and_score(self, ctx: AccountContext, decision: Decision,
+                          trace: list[TraceEntry] | None) -> None:
+        for derived, run in self._derive:
+            value = self._eval(run, derived.expr, ctx, decision)
+            ctx.values[derived.name] = value
+            if trace is not None:
+                trace.append(TraceEntry("derive", derived.name, _show(value), derived.location,
+                                        derived.expr.source))
+        for spec, score in self._scores:
+            try:
+                value = score(ctx)
+            except ExprRuntimeError as exc:
+                decision.errors.append(Finding("CR502", f"score {spec.name!r}: {exc.message}", spec.location))
+                value = None
+            ctx.scores[spec.name] = value
+            decision.scores[spec.name] = value
+            if trace is not None:
+                trace.append(TraceEntry("score", spec.name, _show(value), spec.location, spec.plugin))
+
+    def _assign_arms(self, ctx: AccountContext, decision: Decision, trace: list[TraceEntry] | None) -> None:
+        """Record the account's arm of every experiment (assigned by hash, whatever its segment)."""
+        account_id = ctx.account.account_id
+        for experiment in self.policy.experiments:
+            arm = experiment.arm_for(account_id)
+            decision.experiment_arms[experiment.id] = arm.id
+            if trace is not None:
+                bucket = experiment.bucket(experiment.id, account_id)
+                trace.append(TraceEntry("experiment", experiment.id, arm.id, arm.location,
+                                        f"hash bucket {bucket} of 10000"))
+
+    def _ladder_for(self, segment: str, decision: Decision) -> M.Ladder | None:
+        """The segment's ladder, or the one the account's experiment arm sends the segment up instead."""
+        override = self._overrides.get(segment)
+        if override is not None:
+            experiment, ladders = override
+            ladder = ladders.get(decision.experiment_arms[experiment.id])
+            if ladder is not None:
+                return ladder
+        return self.policy.escalation.ladder_for(segment)
 
     def _guarded(self, run: Evaluator, expression: M.Expression, decision: Decision) -> Evaluator:
         def guarded(ctx: AccountContext) -> Any:

@@ -66,6 +66,9 @@ def _key_matches(key: str, event: ContactEvent, ctx: AccountContext) -> bool:
     if key == "account":
         return own
     if key == "debt":
+        if account.debt in event.debt_ids:
+            # a contact about several debts counts for each of them
+            return True
         # an event that does not name its debt concerns its own account's debt (as the portfolio fills it)
         return (event.debt_id or (account.debt if own else event.account_id)) == account.debt
     if key == "phone":

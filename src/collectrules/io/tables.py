@@ -536,6 +536,8 @@ HISTORY_COLUMNS: tuple[ColumnSpec, ...] = (
     ColumnSpec("template", _S),
     ColumnSpec("subject", ValueKind.ENUM, default="debtor",
                enum_values=("debtor", "co_obligor", "third_party")),
+    # a contact about several debts (a call covering two loans): every debt it was about, ';'-separated
+    ColumnSpec("debt_ids", ValueKind.LIST, default=(), item_kind=_S),
 )
 
 HOLD_COLUMNS: tuple[ColumnSpec, ...] = (

@@ -11,6 +11,7 @@ the built-in ones are listed in docs/expression-language.md.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
@@ -91,6 +92,10 @@ ANYTHING = Param("any value", lambda t: True)
 CHANNEL = Param("a channel name in quotes, such as \"phone\"", lambda t: t.kind == "string", literal=True)
 HOLD_TYPE = Param("a hold type in quotes, such as \"dispute\"", lambda t: t.kind == "string", literal=True)
 CONTAINER = Param("a string or a list", lambda t: t.kind in ("string", "enum", "list", "null"))
+CALENDAR = Param("a holiday calendar code in quotes, such as \"US\"", lambda t: t.kind == "string",
+                 literal=True)
+#: add_business_days refuses to walk further than this (about 400 years), so no input can make it run long
+MAX_BUSINESS_DAYS = 100_000
 
 
 def _numeric_result(args: Sequence[Type]) -> Type:
@@ -118,6 +123,47 @@ def _to_date(value: _dt.date | _dt.datetime, zone: _dt.tzinfo | None = None) -> 
 def _days_since(ctx: EvalContext, value: _dt.date | _dt.datetime) -> int:
     # an instant becomes a date in the debtor's zone, like "today"
     return (ctx.today - _to_date(value, getattr(ctx, "primary_zone", None))).days
+
+
+@functools.lru_cache(maxsize=64)
+def _calendar(code: str) -> Any:
+    # imported here: the holidays package is only loaded when a policy counts business days
+    from ..engine.timecalc import HolidayCalendar
+
+    return HolidayCalendar(code)
+
+
+def _is_business_day(day: _dt.date, calendar: Any) -> bool:
+    return day.weekday() < 5 and not calendar.is_holiday(day)
+
+
+def _business_days_since(ctx: EvalContext, value: _dt.date | _dt.datetime, code: str) -> int:
+    # business days after the date up to and including today: Monday to Friday, the calendar's holidays
+    # (observed days included) excluded; negative when the date is still to come
+    calendar = _calendar(code)
+    start, end = _to_date(value, getattr(ctx, "primary_zone", None)), ctx.today
+    sign = 1
+    if end < start:
+        start, end, sign = end, start, -1
+    count = 0
+    day = start + _dt.timedelta(days=1)
+    while day <= end:
+        count += _is_business_day(day, calendar)
+        day += _dt.timedelta(days=1)
+    return sign * count
+
+
+def _add_business_days(value: _dt.date | _dt.datetime, days: int, code: str) -> _dt.date:
+    if abs(days) > MAX_BUSINESS_DAYS:
+        raise ValueError(f"add_business_days() moves at most {MAX_BUSINESS_DAYS:,} business days, got {days}")
+    calendar = _calendar(code)
+    day = _to_date(value)
+    step = _dt.timedelta(days=1 if days >= 0 else -1)
+    for _ in range(abs(days)):
+        day += step
+        while not _is_business_day(day, calendar):
+            day += step
+    return day
 
 
 def _days_between(a: _dt.date | _dt.datetime, b: _dt.date | _dt.datetime) -> int:
@@ -223,6 +269,12 @@ BUILTIN_FUNCTIONS: tuple[Function, ...] = (
     Function("last_contact", (CHANNEL,), T.DATETIME,
              lambda ctx, channel: ctx.last_contact(channel), uses_context=True, null_safe=True,
              doc="When the last outbound attempt on a channel (\"any\" for all) was made; null if never."),
+    Function("business_days_since", (DATE_LIKE, CALENDAR), T.INT, _business_days_since, uses_context=True,
+             doc="Business days (Monday to Friday, not a public holiday of the calendar) after a date, up to "
+                 "and including today; negative for a date still to come."),
+    Function("add_business_days", (DATE_LIKE, INTEGER, CALENDAR), T.DATE, _add_business_days,
+             doc="The date that many business days (Monday to Friday, not a public holiday of the calendar) "
+                 "after a date; before it for a negative number."),
     Function("has_hold", (HOLD_TYPE,), T.BOOL,
              lambda ctx, hold: ctx.has_hold(hold), uses_context=True, null_safe=True,
              doc="Whether a hold of this type (from the holds file) is active at the as-of date."),

@@ -1,30 +1,43 @@
 """Builds the policy model from a schema-valid document, checking everything the schema cannot.
 
-Steps: fields → derived names (dependency order; cycles are errors) → scores → templates (compiled in the
+Steps: imported packs (see :mod:`.packs`) → fields (the packs' and the policy's, merged) → derived names
+(dependency order; cycles are errors) → scores → templates (the packs' and the policy's, compiled in the
 Jinja2 sandbox; unknown names are errors) → channel delivery settings → segments → escalation →
-restrictions → KPIs. Every expression is parsed and type-checked against the fields, the
-derived names, the scores and the function registry. Problems are collected, not raised one at a time, so a
-policy owner sees every mistake in one run.
+restrictions (the packs', then the policy's, which may replace a pack restriction by its id; see
+:mod:`.tighten`) → the packs' template checks → KPIs → experiments. Every expression is parsed and
+type-checked against the fields, the derived names, the scores and the function registry. Problems are
+collected, not raised one at a time, so a policy owner sees every mistake in one run.
+
+Each file has its own builder, so that each problem is reported in the file where it stands: the policy's
+builder drives the build, and every pack gets a :class:`_PackBuilder` over its document with the parameters
+filled in. The builders share one :class:`_Shared` state: the expression scope, the findings and the list of
+checked expressions.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import re
 import zoneinfo
 from collections.abc import Iterable
+from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from ..errors import Diagnostic, Location
 from ..lang import ast
 from ..lang import types as T
 from ..lang.checker import Scope, check
+from ..lang.functions import CALENDAR
 from ..lang.parser import ExprProblem, parse, parse_duration_text
 from ..registry import Registry
 from ..templates import TEMPLATE_STANDARD_NAMES, check_template_source, line_starts
 from . import model as M
 from .load import Path_, SourceDoc
+from .packs import PackUnit, parameterised_view, resolve_imports, restriction_schema_problems
+from .tighten import loosenings
 
 #: words of the expression language that cannot name a field or a derived value
 KEYWORDS = frozenset({"and", "or", "not", "in", "between", "is", "null", "true", "false", "if", "then", "else",
@@ -36,6 +49,14 @@ KNOWN_OUTCOMES = frozenset({
 })
 SUBJECTS = ("debtor", "co_obligor", "third_party")
 _TARGET = re.compile(r"^\s*(>=|<=|>|<|==)\s*(-?[0-9]+(?:\.[0-9]+)?)(%?)\s*$")
+#: ``<= 0.9 * previous(quarter)``, ``>= previous(month) + 1%``: a comparison with the previous period's value
+_RELATIVE_TARGET = re.compile(r"^\s*(>=|<=|>|<|==)\s*(?:([0-9]+(?:\.[0-9]+)?)(%?)\s*\*\s*)?"
+                              r"previous\(\s*(day|week|month|quarter|year)\s*\)"
+                              r"(?:\s*([+-])\s*([0-9]+(?:\.[0-9]+)?)(%?))?\s*$")
+
+
+def _target_number(number: str, percent: str | None) -> Decimal:
+    return Decimal(number) / 100 if percent else Decimal(number)
 
 
 def _suggest(word: str, options: Iterable[str]) -> str | None:
@@ -43,23 +64,53 @@ def _suggest(word: str, options: Iterable[str]) -> str | None:
     return f"did you mean {close[0]!r}?" if close else None
 
 
+@dataclass
+class _Shared:
+    """What the builders of one policy and its packs build together."""
+
+    scope: Scope
+    diagnostics: list[Diagnostic]
+    expressions: list[M.Expression]
+
+
+@dataclass
+class _Entry:
+    """A restriction of the merged set, with the pack whose rule it is (None: the policy's own)."""
+
+    restriction: M.Restriction
+    origin: PackUnit | None
+    #: pack (as the pack wrote it) | tightened | overridden | own
+    status: str
+
+
 class _Builder:
-    def __init__(self, doc: SourceDoc, registry: Registry) -> None:
+    #: how findings name the document's owner ("the policy", "pack 'us-reg-f'")
+    label = "the policy"
+
+    def __init__(self, doc: SourceDoc, registry: Registry, shared: _Shared | None = None) -> None:
         self.doc = doc
         self.registry = registry
         self.data: dict[str, Any] = doc.data
-        self.diagnostics: list[Diagnostic] = []
-        self.expressions: list[M.Expression] = []
-        self.scope = Scope(names={}, functions=registry.functions, scores=frozenset(),
-                           literal_checks={"a channel name in quotes, such as \"phone\"": self._check_channel_literal})
+        if shared is None:
+            literal_checks = {"a channel name in quotes, such as \"phone\"": self._check_channel_literal,
+                              CALENDAR.description: _check_calendar_literal}
+            scope = Scope(names={}, functions=registry.functions, scores=frozenset(),
+                          literal_checks=literal_checks)
+            shared = _Shared(scope, [], [])
+        self.shared = shared
+        self.diagnostics = shared.diagnostics
+        self.expressions = shared.expressions
+        self.scope = shared.scope
 
     # ---- helpers -------------------------------------------------------------------------------------
 
     def error(self, code: str, message: str, path: Path_, *, key: bool = False, hint: str | None = None) -> None:
         self.diagnostics.append(self.doc.diagnostic(code, message, path, key=key, hint=hint))
 
-    def warn(self, code: str, message: str, path: Path_, *, hint: str | None = None) -> None:
-        self.diagnostics.append(self.doc.diagnostic(code, message, path, hint=hint, severity="warning"))
+    def warn(self, code: str, message: str, path: Path_, *, key: bool = False,
+             hint: str | None = None) -> None:
+        self.diagnostics.append(self.doc.diagnostic(code, message, path, key=key, hint=hint,
+                                                    severity="warning"))
 
     def loc(self, path: Path_) -> Location:
         return self.doc.location(path)
@@ -407,7 +458,7 @@ class _Builder:
         channel = spec["channel"]
         self.channel_ref(channel, (*path, "channel"))
         template = spec.get("template")
-        if template is not None and "templates" in self.data and template not in templates:
+        if template is not None and ("templates" in self.data or templates) and template not in templates:
             hint = _suggest(template, templates) or "declare it under 'templates'"
             self.error("CR402", f"unknown template {template!r}", (*path, "template"), hint=hint)
         elif template is not None and template in templates:
@@ -424,16 +475,18 @@ class _Builder:
         return M.Action(channel, template, int(spec.get("priority", 5)), spec.get("subject", "debtor"), cadence,
                         self.loc(path))
 
-    def restrictions(self, templates: dict[str, M.Template]) -> tuple[M.Restriction, ...]:
+    def restrictions(self, templates: dict[str, M.Template]) -> list[tuple[M.Restriction, Path_]]:
+        """The document's own restrictions, each with its path."""
         items = (self.data.get("contact") or {}).get("restrictions") or []
         self.duplicate_ids([(r["id"], ("contact", "restrictions", i, "id")) for i, r in enumerate(items)],
                            "restriction")
         result = []
         for index, spec in enumerate(items):
-            built = self._restriction(spec, ("contact", "restrictions", index))
+            path: Path_ = ("contact", "restrictions", index)
+            built = self._restriction(spec, path, templates)
             if built is not None:
-                result.append(built)
-        return tuple(result)
+                result.append((built, path))
+        return result
 
     def _channels(self, value: Any, path: Path_) -> frozenset[str] | None:
         if value is None:
@@ -464,14 +517,18 @@ class _Builder:
             exclude_consented=bool(spec.get("exclude_consented", False)),
         )
 
-    def _restriction(self, spec: dict[str, Any], path: Path_) -> M.Restriction | None:
+    def _restriction(self, spec: dict[str, Any], path: Path_,
+                     templates: dict[str, M.Template]) -> M.Restriction | None:
         from ..engine.timecalc import HolidayCalendar, WeeklySchedule
 
+        subjects = spec.get("subjects")
+        if isinstance(subjects, str):
+            subjects = [subjects]
         common: dict[str, Any] = dict(
             id=spec["id"], channels=self._channels(spec.get("channels"), (*path, "channels")),
-            subjects=frozenset(spec["subjects"]) if "subjects" in spec else None,
+            subjects=None if subjects is None else frozenset(subjects),
             description=spec.get("description"), source=spec.get("source"), explain=spec.get("explain"),
-            location=self.loc(path),
+            location=self.loc(path), override_reason=(spec.get("override") or {}).get("reason"),
         )
         calendar = spec.get("calendar")
         if calendar is not None:
@@ -515,11 +572,13 @@ class _Builder:
             for index, exc in enumerate(spec.get("except") or []):
                 self.channel_ref(exc["channel"], (*path, "except", index, "channel"))
                 template = exc.get("template")
-                if template is not None and "templates" in self.data and template not in (self.data["templates"] or {}):
+                if template is not None and templates and template not in templates:
                     self.error("CR402", f"unknown template {template!r}", (*path, "except", index, "template"),
-                               hint=_suggest(template, self.data["templates"] or {}))
+                               hint=_suggest(template, templates))
                 exceptions.append(M.HoldException(exc["channel"], template))
-            return M.Restriction(kind="hold", holds=frozenset(spec["holds"]), exceptions=tuple(exceptions), **common)
+            holds = spec["holds"]
+            return M.Restriction(kind="hold", holds=frozenset([holds] if isinstance(holds, str) else holds),
+                                 exceptions=tuple(exceptions), **common)
         if "block_when" in spec:
             expression = self.expression((*path, "block_when"))
             if expression is None:
@@ -532,35 +591,150 @@ class _Builder:
         return None
 
     def kpis(self) -> tuple[M.Kpi, ...]:
+        """KPI targets. ``where`` may also use the outcome data's names (:func:`model.kpi_names`), a metric's
+        ``params`` must fit the metric's schema, and a metric not measured per account limits ``where``."""
         items = self.data.get("kpis") or []
         self.duplicate_ids([(k["id"], ("kpis", i, "id")) for i, k in enumerate(items)], "KPI")
+        segment_spec = self.data["segments"]
+        segment_ids = [r["id"] for r in segment_spec["rules"]] + \
+            ([segment_spec["default"]] if segment_spec.get("default") else [])
+        policy_scope = self.scope
+        self.scope = Scope(names={**M.kpi_names(segment_ids), **policy_scope.names},
+                           functions=policy_scope.functions, scores=policy_scope.scores,
+                           literal_checks=policy_scope.literal_checks)
+        try:
+            result = [kpi for index, spec in enumerate(items) if (kpi := self._kpi(spec, ("kpis", index)))]
+        finally:
+            self.scope = policy_scope
+        return tuple(result)
+
+    def _kpi(self, spec: dict[str, Any], path: Path_) -> M.Kpi | None:
+        import jsonschema
+
+        from .schema import validate_part
+
+        metric_name = spec["metric"]
+        metric = self.registry.metrics.get(metric_name)
+        if metric is None:
+            hint = _suggest(metric_name, self.registry.metrics) or \
+                f"known metrics: {', '.join(sorted(self.registry.metrics))}"
+            self.error("CR402", f"unknown metric {metric_name!r}", (*path, "metric"), hint=hint)
+        where = self.expression((*path, "where")) if "where" in spec else None
+        params = spec.get("params") or {}
+        if metric is not None and metric.params_schema is not None:
+            validator = jsonschema.Draft202012Validator(metric.params_schema)
+            self.diagnostics.extend(validate_part(self.doc, validator, params, (*path, "params")))
+        if metric is not None and where is not None and metric.filter_names is not None:
+            self._kpi_filter_names(metric_name, metric.filter_names, where, (*path, "where"))
+        relative = _RELATIVE_TARGET.match(spec["target"])
+        match = _TARGET.match(spec["target"])
+        if match is None and relative is None:
+            self.error("CR409", f"invalid target {spec['target']!r}", (*path, "target"),
+                       hint="write a comparison and a number, such as '>= 90%' or '< 45', or a comparison "
+                            "with the previous period, such as '<= 0.9 * previous(quarter)'")
+            return None
+        common = dict(id=spec["id"], metric=metric_name, where=where, target_text=spec["target"],
+                      period=spec["period"], params=params, description=spec.get("description"),
+                      location=self.loc(path))
+        if match is not None:
+            op, number, percent = match.groups()
+            return M.Kpi(op=op, threshold=_target_number(number, percent), **common)
+        assert relative is not None
+        op, factor, factor_percent, kind, sign, offset, offset_percent = relative.groups()
+        return M.Kpi(op=op, threshold=None, relative_to=kind,
+                     factor=_target_number(factor, factor_percent) if factor else Decimal(1),
+                     offset=(-1 if sign == "-" else 1) * _target_number(offset, offset_percent) if offset
+                     else Decimal(0), **common)
+
+    def _kpi_filter_names(self, metric: str, allowed: frozenset[str], where: M.Expression,
+                          path: Path_) -> None:
+        """A metric measured on book totals (credit sales, costs) can only be filtered by the names it knows."""
+        if not allowed:
+            self.error("CR402", f"metric {metric!r} is measured on book totals, not per account, so it "
+                                "cannot have a where filter", path, hint="remove 'where'")
+            return
+        for node in ast.walk(where.typed.expr):
+            name = node.name if isinstance(node, ast.Name) else \
+                f"{node.namespace}.{node.member}" if isinstance(node, ast.Member) else None
+            if name is None or name in allowed:
+                continue
+            location = self.doc.scalar_offset_location(path, node.span.start, node.span.end - node.span.start)
+            self.diagnostics.append(Diagnostic(
+                "CR402",
+                f"metric {metric!r} can only be filtered by {', '.join(sorted(allowed))}, not by {name}",
+                location, "its data are not per account", source_line=self.doc.line_text(location.line)))
+
+    def experiments(self, segments: M.SegmentTable, escalation: M.Escalation) -> tuple[M.Experiment, ...]:
+        """Champion/challenger experiments: arm shares add up to 100, overrides name known segments and
+        ladders, no segment is overridden by two experiments, and ``compare`` names known KPIs."""
+        items = self.data.get("experiments") or []
+        self.duplicate_ids([(e["id"], ("experiments", i, "id")) for i, e in enumerate(items)], "experiment")
+        known_segments = segments.segment_ids()
+        ladder_ids = [ladder.id for ladder in escalation.ladders]
+        kpi_ids = [k["id"] for k in self.data.get("kpis") or []]
+        overridden: dict[str, str] = {}
         result = []
         for index, spec in enumerate(items):
-            path: Path_ = ("kpis", index)
-            metric = spec["metric"]
-            if metric not in self.registry.metrics:
-                hint = _suggest(metric, self.registry.metrics) or \
-                    f"known metrics: {', '.join(sorted(self.registry.metrics))}"
-                self.error("CR402", f"unknown metric {metric!r}", (*path, "metric"), hint=hint)
-            where = self.expression((*path, "where")) if "where" in spec else None
-            match = _TARGET.match(spec["target"])
-            if match is None:
-                self.error("CR409", f"invalid target {spec['target']!r}", (*path, "target"),
-                           hint="write a comparison and a number, such as '>= 90%' or '< 45'")
-                continue
-            op, number, percent = match.groups()
-            threshold = Decimal(number) / 100 if percent else Decimal(number)
-            result.append(M.Kpi(spec["id"], metric, where, op, threshold, spec["target"], spec["period"],
-                                spec.get("params") or {}, spec.get("description"), self.loc(path)))
+            path: Path_ = ("experiments", index)
+            self.duplicate_ids([(a["id"], (*path, "arms", i, "id")) for i, a in enumerate(spec["arms"])],
+                               "arm")
+            arms = []
+            low = 0
+            total = Decimal(0)
+            for a_index, arm in enumerate(spec["arms"]):
+                arm_path: Path_ = (*path, "arms", a_index)
+                share = Decimal(str(arm["share"]))
+                if share * 100 != int(share * 100):
+                    self.error("CR207", f"share {arm['share']} of arm {arm['id']!r} is finer than 0.01 "
+                                        "percent", (*arm_path, "share"),
+                               hint="accounts are split into 10,000 hash buckets")
+                total += share
+                high = low + int(share * 100)
+                ladders = dict((arm.get("overrides") or {}).get("ladders") or {})
+                for segment, ladder_id in ladders.items():
+                    override_path: Path_ = (*arm_path, "overrides", "ladders", segment)
+                    if segment not in known_segments:
+                        self.error("CR402", f"arm {arm['id']!r} overrides the ladder of unknown segment "
+                                            f"{segment!r}", override_path, key=True,
+                                   hint=_suggest(segment, known_segments) or
+                                   f"segments: {', '.join(known_segments)}")
+                    elif overridden.get(segment, spec["id"]) != spec["id"]:
+                        self.error("CR407", f"segment {segment!r} is already overridden by experiment "
+                                            f"{overridden[segment]!r}", override_path, key=True,
+                                   hint="an account can follow one experiment's ladder only")
+                    else:
+                        overridden[segment] = spec["id"]
+                    if ladder_id not in ladder_ids:
+                        self.error("CR402", f"unknown ladder {ladder_id!r}", override_path,
+                                   hint=_suggest(ladder_id, ladder_ids) or
+                                   "declare it under escalation.ladders (with 'segments: []' when only "
+                                   "experiments use it)")
+                arms.append(M.ExperimentArm(arm["id"], share, low, high, ladders, arm.get("description"),
+                                            self.loc(arm_path)))
+                low = high
+            if total != 100:
+                self.error("CR207", f"the shares of experiment {spec['id']!r} add up to {total}, not 100",
+                           (*path, "arms"), hint="give every account an arm: shares are percentages")
+            compare = tuple(spec.get("compare") or ())
+            for c_index, kpi_id in enumerate(compare):
+                if kpi_id not in kpi_ids:
+                    self.error("CR402", f"experiment {spec['id']!r} compares unknown KPI {kpi_id!r}",
+                               (*path, "compare", c_index),
+                               hint=_suggest(kpi_id, kpi_ids) or "name a KPI id from the kpis section")
+            result.append(M.Experiment(spec["id"], tuple(arms), compare, spec.get("description"),
+                                       self.loc(path)))
         return tuple(result)
 
     def build(self) -> M.Policy:
         meta = self.data["metadata"]
-        fields = self.fields()
+        graph = resolve_imports(self.doc)
+        self.diagnostics.extend(graph.diagnostics)
+        packs = {unit.key: _PackBuilder(unit, self.registry, self.shared) for unit in graph.ordered}
+        fields = self.merged_fields([*packs.values(), self])
         derive = self.derive(fields)
         scores = self.scores()
         self.check_score_params(scores)
-        templates = self.templates()
+        templates, template_owners = self.merged_templates([*packs.values(), self])
         channel_config = self.channel_config()
         segments = self.segments()
         if segments.default is not None and segments.default in [r.id for r in segments.rules] \
@@ -568,8 +742,14 @@ class _Builder:
             self.warn("CR413", f"the default segment {segments.default!r} is also a rule id",
                       ("segments", "default"))
         escalation = self.escalation(segments, templates)
-        restrictions = self.restrictions(templates)
+        memo: dict[Path, list[_Entry]] = {}
+        entries = self.merged_restrictions(self, graph.direct, packs, templates, memo)
+        restrictions = tuple(entry.restriction for entry in entries)
+        imports = tuple(_pack_import(unit, entries) for unit in graph.ordered if unit.key in memo)
+        for pack in packs.values():
+            pack.check_templates(templates, template_owners, escalation)
         kpis = self.kpis()
+        experiments = self.experiments(segments, escalation)
         return M.Policy(
             file=self.doc.file,
             metadata=M.Metadata(meta["name"], str(meta["version"]), meta.get("owner"), meta.get("description"),
@@ -577,8 +757,254 @@ class _Builder:
             fields=fields, derive=derive, scores=scores, templates=templates, segments=segments,
             escalation=escalation, restrictions=restrictions, kpis=kpis,
             warnings=tuple(d for d in self.diagnostics if d.severity != "error"),
-            channel_config=channel_config, expressions=tuple(self.expressions),
+            channel_config=channel_config, expressions=tuple(self.expressions), experiments=experiments,
+            imports=imports,
         )
+
+    # ---- merging the packs' contributions -------------------------------------------------------------
+
+    def merged_fields(self, builders: list[_Builder]) -> dict[str, M.FieldSpec]:
+        """Fields of the packs (in merge order) and of the policy. A name declared twice must keep its type;
+        the policy's declaration of a pack field stands (it may add a default or a description)."""
+        merged: dict[str, tuple[M.FieldSpec, _Builder]] = {}
+        for builder in builders:
+            for name, spec in builder.fields().items():
+                first = merged.get(name)
+                if first is not None and first[0].type != spec.type:
+                    where = first[0].location
+                    builder.error("CR432", f"field {name!r} is {spec.type} here but {first[0].type} in "
+                                           f"{first[1].label} ({where.file}:{where.line})", ("fields", name),
+                                  key=True, hint="a field shared with a pack keeps the pack's type; rename "
+                                                 "one of them or declare the same type")
+                    continue
+                if first is None or builder is self:
+                    merged[name] = (spec, builder)
+        return {name: spec for name, (spec, _) in merged.items()}
+
+    def merged_templates(self, builders: list[_Builder]) -> tuple[dict[str, M.Template], dict[str, _Builder]]:
+        """Templates of the packs and of the policy, with the builder of the document that declares each.
+
+        Two packs must agree on a template they both declare; the policy may replace a pack template's
+        wording with a template of the same id for the same channel.
+        """
+        merged: dict[str, M.Template] = {}
+        owners: dict[str, _Builder] = {}
+        for builder in builders:
+            for ident, template in builder.templates().items():
+                first = merged.get(ident)
+                if first is not None:
+                    where = f"{owners[ident].label} ({first.location.file}:{first.location.line})"
+                    if first.channel != template.channel:
+                        builder.error("CR432", f"template {ident!r} is for channel "
+                                               f"{template.channel or 'any'} here but for "
+                                               f"{first.channel or 'any'} in {where}",
+                                      ("templates", ident), key=True,
+                                      hint="a template replacing a pack's must be for the same channel")
+                        continue
+                    same_text = (first.subject, first.body) == (template.subject, template.body)
+                    if builder is not self and not same_text:
+                        builder.error("CR432", f"template {ident!r} differs from the one in {where}",
+                                      ("templates", ident), key=True,
+                                      hint="two packs cannot declare one template id with different texts")
+                        continue
+                    if builder is not self:
+                        continue
+                merged[ident] = template
+                owners[ident] = builder
+        return merged, owners
+
+    def merged_restrictions(self, owner: _Builder, children: list[PackUnit], packs: dict[Path, _PackBuilder],
+                            templates: dict[str, M.Template], memo: dict[Path, list[_Entry]]) -> list[_Entry]:
+        """The restrictions of ``owner``'s imports, in order, then ``owner``'s own.
+
+        An own restriction with the id of an imported one replaces it where the imported one stood; it must
+        only tighten it (:func:`~.tighten.loosenings`) unless it says ``override``, which is reported.
+        """
+        entries: dict[str, _Entry] = {}
+        for child in children:
+            if child.key not in memo:
+                memo[child.key] = self.merged_restrictions(packs[child.key], child.children, packs, templates,
+                                                           memo)
+            for entry in memo[child.key]:
+                ident = entry.restriction.id
+                existing = entries.get(ident)
+                if existing is None or existing is entry:
+                    entries[ident] = entry
+                elif existing.origin is entry.origin and entry.status == "pack":
+                    continue  # the same pack rule reached twice, once as written and maybe once changed
+                elif existing.origin is entry.origin and existing.status == "pack":
+                    entries[ident] = entry
+                else:
+                    first, second = existing.restriction.location, entry.restriction.location
+                    owner.error("CR432", f"restriction {ident!r} comes both from {first.file}:{first.line} "
+                                         f"and from {second.file}:{second.line}", ("imports",),
+                                hint="imported packs must not define the same restriction id differently")
+        for restriction, path in owner.own_restrictions(templates):
+            ident = restriction.id
+            existing = entries.get(ident)
+            origin = owner.unit if isinstance(owner, _PackBuilder) else None
+            if existing is None or existing.origin is None:
+                if restriction.override_reason is not None:
+                    owner.error("CR402", f"restriction {ident!r} has an override, but no imported pack has a "
+                                         f"restriction {ident!r}", (*path, "override"), key=True,
+                                hint="override replaces the pack restriction with the same id; remove it "
+                                     "here")
+                entries[ident] = _Entry(restriction, origin, "pack" if origin is not None else "own")
+                continue
+            replaced = owner.replace(existing, restriction, path)
+            if replaced is not None:
+                entries[ident] = replaced
+        return list(entries.values())
+
+    def own_restrictions(self, templates: dict[str, M.Template]) -> list[tuple[M.Restriction, Path_]]:
+        return self.restrictions(templates)
+
+    def replace(self, existing: _Entry, restriction: M.Restriction, path: Path_) -> _Entry | None:
+        """``restriction`` of this document in place of the imported ``existing`` one, or None (an error)."""
+        original = existing.restriction
+        assert existing.origin is not None
+        pack = existing.origin.name
+        cite = f" ({original.source})" if original.source else ""
+        looser = loosenings(original, restriction)
+        if looser and restriction.override_reason is None:
+            where = f"{original.location.file}:{original.location.line}"
+            self.error("CR433", f"restriction {restriction.id!r} would loosen the rule of pack {pack!r}"
+                                f"{cite} it replaces: {'; '.join(looser)}", (*path, "id"),
+                       hint=f"the pack's rule is at {where}; with a pack rule's id a restriction may only "
+                            "tighten it. Give a new rule its own id, or add override: {reason: ...} to "
+                            "loosen this one deliberately")
+            return None
+        if restriction.override_reason is not None:
+            effect = f": {'; '.join(looser)}" if looser \
+                else " (it only tightens the rule; no override is needed)"
+            self.warn("CR434", f"restriction {restriction.id!r} overrides the rule of pack {pack!r}{cite}"
+                               f"{effect}; reason given: {restriction.override_reason}", (*path, "override"),
+                      key=True)
+        # the replacement implements the pack's rule: it keeps its citation and explanation unless it has
+        # its own
+        merged = dataclasses.replace(restriction, pack=pack, source=restriction.source or original.source,
+                                     explain=restriction.explain or original.explain)
+        return _Entry(merged, existing.origin, "overridden" if restriction.override_reason else "tightened")
+
+
+class _PackBuilder(_Builder):
+    """Builds what one imported pack contributes, over its document with the parameters filled in."""
+
+    def __init__(self, unit: PackUnit, registry: Registry, shared: _Shared) -> None:
+        super().__init__(parameterised_view(unit, diagnostics=shared.diagnostics), registry, shared)
+        self.unit = unit
+        self.label = f"pack {unit.name!r}"
+
+    def own_restrictions(self, templates: dict[str, M.Template]) -> list[tuple[M.Restriction, Path_]]:
+        """The pack's restrictions; each is checked against the policy format once its parameters are in."""
+        items = (self.data.get("contact") or {}).get("restrictions") or []
+        self.duplicate_ids([(r["id"], ("contact", "restrictions", i, "id")) for i, r in enumerate(items)],
+                           "restriction")
+        built: list[tuple[M.Restriction, Path_]] = []
+        for index, spec in enumerate(items):
+            path: Path_ = ("contact", "restrictions", index)
+            problems = restriction_schema_problems(self.doc, index)
+            if problems:
+                self.diagnostics.extend(problems)
+                continue
+            restriction = self._restriction(spec, path, templates)
+            if restriction is not None:
+                built.append((dataclasses.replace(restriction, pack=self.unit.name), path))
+        self._check_parameter_values(built, templates)
+        return built
+
+    def _check_parameter_values(self, built: list[tuple[M.Restriction, Path_]],
+                                templates: dict[str, M.Template]) -> None:
+        """Parameters set by an importer may only tighten: compare each rule with the one of the defaults."""
+        unit = self.unit
+        for name in sorted(unit.set_at):
+            parameter = unit.parameters[name]
+            if parameter.loosens(unit.values[name]):
+                doc, at = unit.set_at[name]
+                stricter = "larger" if parameter.tightens == "up" else "smaller"
+                self.diagnostics.append(doc.diagnostic(
+                    "CR433", f"parameter {name!r} = {unit.values[name]!r} would loosen the rules of pack "
+                             f"{unit.name!r}: only a value {stricter} than its {parameter.default!r} "
+                             "tightens them", at,
+                    hint="to loosen a rule deliberately, restate it in the policy with "
+                         "override: {reason: ...}"))
+        # parameters with a declared direction were checked above; the others by comparing whole rules
+        undirected = {name for name in unit.set_at if unit.parameters[name].tightens is None}
+        if not undirected:
+            return
+        baseline = {name: unit.parameters[name].default if name in undirected else value
+                    for name, value in unit.values.items()}
+        view = parameterised_view(unit, baseline)
+        # a scratch builder: whatever it finds was already reported for the pack itself
+        scratch = _Builder(view, self.registry, _Shared(self.scope, [], []))
+        for restriction, path in built:
+            changed = sorted(name for name in unit.uses.get(int(path[2]), ()) if name in undirected)
+            if not changed:
+                continue
+            original = scratch._restriction(view.data["contact"]["restrictions"][path[2]], path, templates)
+            looser = loosenings(original, restriction) if original is not None else []
+            if not looser:
+                continue
+            cite = f" ({restriction.source})" if restriction.source else ""
+            for name in changed:
+                doc, at = unit.set_at[name]
+                self.diagnostics.append(doc.diagnostic(
+                    "CR433", f"parameter {name!r} = {unit.values[name]!r} would loosen rule "
+                             f"{restriction.id!r} of pack {unit.name!r}{cite}: {'; '.join(looser)}", at,
+                    hint=f"parameters may only tighten a pack's rules (the pack's value is "
+                         f"{unit.parameters[name].default!r}); to loosen the rule deliberately, restate it "
+                         "in the policy with override: {reason: ...}"))
+
+    def check_templates(self, templates: dict[str, M.Template], owners: dict[str, _Builder],
+                        escalation: M.Escalation) -> None:
+        """The pack's template checks, over every template of the policy on the channels they name."""
+        checks = self.data.get("template_checks") or []
+        if not checks:
+            return
+        sent_on: dict[str, set[str]] = {}
+        for ladder in escalation.ladders:
+            for stage in ladder.stages:
+                for action in stage.actions:
+                    if action.template is not None:
+                        sent_on.setdefault(action.template, set()).add(action.channel)
+        for index, rule in enumerate(checks):
+            channels = self._channels(rule["channels"], ("template_checks", index, "channels")) or frozenset()
+            phrases = [phrase.casefold() for phrase in rule["contains_any"]]
+            for ident, template in templates.items():
+                used = {template.channel} if template.channel else sent_on.get(ident, set())
+                hit = used & channels
+                text = f"{template.subject or ''}\n{template.body}".casefold()
+                if not hit or any(phrase in text for phrase in phrases):
+                    continue
+                owners[ident].warn(
+                    "CR436", f"template {ident!r} ({', '.join(sorted(hit))}) does not meet rule "
+                             f"{rule['id']!r} of pack {self.unit.name!r} ({rule['source']}): "
+                             f"{rule['explain']}",
+                    ("templates", ident, "body"),
+                    hint="include one of: " + ", ".join(repr(p) for p in rule["contains_any"]))
+
+
+def _pack_import(unit: PackUnit, entries: list[_Entry]) -> M.PackImport:
+    """What the policy made of one pack's rules."""
+    mine = [entry for entry in entries if entry.origin is unit]
+
+    def ids(status: str) -> tuple[str, ...]:
+        return tuple(entry.restriction.id for entry in mine if entry.status == status)
+
+    meta = unit.meta
+    return M.PackImport(unit.name, str(meta["version"]), str(meta["jurisdiction"]), meta.get("description"),
+                        unit.doc.file, unit.import_location, dict(unit.values), ids("pack"), ids("tightened"),
+                        ids("overridden"))
+
+
+def _check_calendar_literal(code: str) -> str | None:
+    from ..engine.timecalc import HolidayCalendar
+
+    try:
+        HolidayCalendar(code)
+    except ValueError as exc:
+        return str(exc)
+    return None
 
 
 def _lower_bounds(expr: ast.Expr) -> dict[str, Decimal]:
@@ -603,6 +1029,13 @@ def build_policy(doc: SourceDoc, registry: Registry) -> tuple[M.Policy | None, l
     builder = _Builder(doc, registry)
     policy = builder.build()
     errors = [d for d in builder.diagnostics if d.severity == "error"]
-    builder.diagnostics.sort(key=lambda d: (d.location.line, d.location.column) if d.location else (0, 0))
+
+    def position(d: Diagnostic) -> tuple[bool, str, int, int]:
+        # the policy's own findings first, then each pack's, each file in line order
+        if d.location is None:
+            return (False, "", 0, 0)
+        return (d.location.file != doc.file, d.location.file, d.location.line, d.location.column)
+
+    builder.diagnostics.sort(key=position)
     return (None if errors else policy), builder.diagnostics
 

@@ -584,7 +584,8 @@ class _SuiteBuilder:
                 person_id=record.get("person_id") or (account.person if own else None),
                 debt_id=record.get("debt_id") or (account.debt if own else None),
                 contact=record.get("contact"), consent=bool(record["consent"]),
-                template=record.get("template"), subject=record["subject"]))
+                template=record.get("template"), subject=record["subject"],
+                debt_ids=tuple(record.get("debt_ids") or ())))
         return out
 
     def _holds(self, sourced: Sourced | None, account: Account) -> list[Hold]:
