@@ -58,7 +58,7 @@ def render_explanation(decision: Any, account: Any) -> str:
     lines = [f"Account {data['account_id']} as of {data['as_of']} ({zones})"]
     steps = {"derive": "Derived values", "score": "Scores", "segment": "Segment rules", "cure": "Cure",
              "stage": "Stage conditions", "ladder": "Ladder", "cadence": "Actions of the stage",
-             "restriction": "Contact restrictions"}
+             "restriction": "Contact restrictions", "experiment": "Experiments"}
     current = None
     for entry in data.get("trace", []):
         if entry["step"] != current:

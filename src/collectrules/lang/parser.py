@@ -47,7 +47,8 @@ class ExprProblem(Exception):
 
 @functools.cache
 def _parser() -> Lark:
-    return Lark.open_from_package("collectrules.lang", "grammar.lark", parser="lalr",
+    # cache=True keeps the built LALR tables in the temp folder, keyed by the grammar: start-up stays fast
+    return Lark.open_from_package("collectrules.lang", "grammar.lark", parser="lalr", cache=True,
                                   propagate_positions=True, maybe_placeholders=True)
 
 
