@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # first-party plugin packages: installed beside collectrules, tested with it
 SMS_GATEWAY := plugins/collectrules-sms-gateway
+# portfolio sizes (accounts) the benchmarks run at: `make bench SIZES=1000000` for a million
+SIZES ?= 10000 100000
 
 .PHONY: demo test bench lint clean
 
@@ -26,6 +28,9 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q tests $(SMS_GATEWAY)/tests
+
+bench: $(STAMP)
+	$(BIN)/python bench/run.py --sizes $(SIZES)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests

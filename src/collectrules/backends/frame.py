@@ -35,8 +35,8 @@ outside this emulation are coefficients of 35 or more digits read from data or w
 divisors of more than 28 significant digits: a row holding one makes the run unsupported.
 
 Rounding. ``round(x, n)`` rounds half *up* (away from zero: 2.5 → 3, -2.5 → -3) exactly like the rows
-backend's ``quantize(..., ROUND_HALF_UP)``, never Polars' half-to-even ``round``; a result needing more than
-28 digits is the same runtime error (``round() failed: [<class 'decimal.InvalidOperation'>]``). ``floor`` and
+backend's ``quantize(..., ROUND_HALF_UP)``, never Polars' half-to-even ``round``; places outside -18..28 and
+a result needing more than 28 digits are the same runtime errors, with the same messages. ``floor`` and
 ``ceil`` go towards minus and plus infinity (``Int128`` floor division, which rounds like Python's ``//``).
 
 Integers. The language has no integer division and no modulo (``/`` always yields a decimal), so the sign
@@ -65,10 +65,13 @@ flagged, so the frame backend never returns a decision that differs from the row
 the caller falls back to the rows backend.
 
 Columns read by a compiled expression: each field or derived name is the column of that name; ``score.NAME``
-is ``#score:NAME``; ``today()`` is ``#today`` (``Date``, the as-of date in the debtor's primary zone);
-``now()`` is ``#as_of`` (``Datetime(us, UTC)``); ``attempts(ch, w)`` is ``#attempts:ch:<seconds of w>``,
-``last_contact(ch)`` is ``#last:ch`` (a datetime struct) and ``has_hold(t)`` is ``#hold:t``, which the
-caller pre-joins from the history and holds (see :attr:`FrameCompiled.needs`).
+is ``#score:NAME``; ``today()`` is ``#today`` (``Date``, the as-of date in the debtor's primary zone) and
+``#primary`` names that zone (``days_since`` of a datetime takes its date there); ``now()`` is ``#as_of``
+(``Datetime(us, UTC)``); ``attempts(ch, w)`` is ``#attempts:ch:<seconds of w>:<d or s>`` (``d`` for a
+window written in days or weeks, counted in calendar days), ``last_contact(ch)`` is ``#last:ch`` (a datetime
+struct) and ``has_hold(t)`` is ``#hold:t``, which the caller pre-joins from the history and holds (see
+:attr:`FrameCompiled.needs`). ``business_days_since`` and ``add_business_days`` read a table of the
+calendar's business days built, when the plan is applied, for the dates the frame holds.
 """
 
 from __future__ import annotations
@@ -119,9 +122,11 @@ _WALL_MIN_US = DATE_MIN_DAYS * 86_400_000_000
 _WALL_MAX_US = (DATE_MAX_DAYS + 1) * 86_400_000_000 - 1
 _DAY_US = 86_400_000_000
 _SECOND_US = 1_000_000
-#: below this many seconds a float's ``int(td.total_seconds())`` equals exact truncation (Python's duration*decimal)
+#: below this many seconds a float's ``int(td.total_seconds())`` truncates exactly (duration * decimal)
 _EXACT_SECONDS = 9_000_000_000
 _OUT_OF_RANGE = "arithmetic failed: date value out of range"
+#: add_business_days' limit (lang.functions.MAX_BUSINESS_DAYS)
+_MAX_BUSINESS_DAYS = 100_000
 _ROUND_FAILED = "round() failed: [<class 'decimal.InvalidOperation'>]"
 
 
@@ -133,34 +138,86 @@ class FrameUnsupported(Exception):
 # plan: intermediate columns
 
 
+@dataclass(frozen=True)
+class _LocalDate:
+    """A plan entry: the local date of an instant in each row's own time zone (a zone column)."""
+
+    instant: pl.Expr
+    zone_column: str
+
+
+@dataclass(frozen=True)
+class _BusinessDays:
+    """A plan entry: business days since a date (``since``) or a date moved by business days (``add``).
+
+    Both read a table of the calendar's business days, built for the range of dates the frame needs when
+    the plan is applied (holidays come from the ``holidays`` package, once per calendar and year).
+    """
+
+    kind: str
+    start: pl.Expr
+    other: pl.Expr
+    code: str
+
+
 class Plan:
     """Intermediate columns a compiled expression needs, in stages (``with_columns`` calls).
 
     Binding a sub-expression to a column keeps shared sub-expressions from being copied into every place
     that uses them (a long division reuses each remainder twice per step). With ``inline=True`` nothing is
-    bound and everything stays one expression.
+    bound and everything stays one expression. A local date in each row's own zone cannot be one Polars
+    expression (a conversion takes one zone), so such entries are computed per zone when the plan is applied.
     """
 
     def __init__(self, *, inline: bool = False, prefix: str = "#t") -> None:
         self.inline = inline
         self.prefix = prefix
-        self.stages: list[dict[str, pl.Expr]] = []
+        self.stages: list[dict[str, pl.Expr | _LocalDate]] = []
         self._count = 0
 
-    def bind(self, expr: pl.Expr, level: int) -> tuple[pl.Expr, int]:
-        if self.inline:
-            return expr, level
+    def _slot(self, entry: pl.Expr | _LocalDate, level: int) -> tuple[pl.Expr, int]:
         while len(self.stages) <= level:
             self.stages.append({})
         self._count += 1
         name = f"{self.prefix}{self._count}"
-        self.stages[level][name] = expr
+        self.stages[level][name] = entry
         return pl.col(name), level + 1
+
+    def bind(self, expr: pl.Expr, level: int) -> tuple[pl.Expr, int]:
+        if self.inline:
+            return expr, level
+        return self._slot(expr, level)
+
+    def local_date(self, instant: pl.Expr, level: int, zone_column: str = "#primary") -> tuple[pl.Expr, int]:
+        """The date an instant shows in the zone named by each row's ``zone_column``."""
+        if self.inline:
+            raise FrameUnsupported("a local date in the debtor's zone needs a plan of intermediate columns")
+        return self._slot(_LocalDate(instant, zone_column), level)
+
+    def business_days(
+        self, kind: str, start: pl.Expr, other: pl.Expr, code: str, level: int
+    ) -> tuple[pl.Expr, int]:
+        """``since``: business days after ``start`` up to ``other`` (a date); ``add``: ``start`` moved by
+        ``other`` business days."""
+        if self.inline:
+            raise FrameUnsupported("business days need a plan of intermediate columns")
+        return self._slot(_BusinessDays(kind, start, other, code), level)
 
     def apply(self, frame: pl.DataFrame) -> pl.DataFrame:
         for stage in self.stages:
-            if stage:
-                frame = frame.with_columns(**stage)
+            plain = {name: entry for name, entry in stage.items() if isinstance(entry, pl.Expr)}
+            if plain:
+                frame = frame.with_columns(**plain)
+            for name, entry in stage.items():
+                if isinstance(entry, _LocalDate):
+                    frame = frame.with_columns(entry.instant.cast(UTC_US).alias(f"{name}#at"))
+                    frame = per_zone(
+                        frame,
+                        entry.zone_column,
+                        lambda zone, n=name: {n: pl.col(f"{n}#at").dt.convert_time_zone(zone).dt.date()},
+                    ).drop(f"{name}#at")
+                elif isinstance(entry, _BusinessDays):
+                    frame = _apply_business_days(frame, name, entry)
         return frame
 
     def columns(self) -> list[str]:
@@ -194,6 +251,20 @@ class FrameValue:
         return self.main.is_null()
 
 
+def per_zone(
+    frame: pl.DataFrame, zone_column: str, make: Callable[[str], dict[str, pl.Expr]]
+) -> pl.DataFrame:
+    """Add the columns ``make(zone)`` returns, computed on each zone's rows (their dtypes must not depend on
+    the zone); a missing zone means UTC. Rows keep their order."""
+    if frame.height == 0:
+        return frame.with_columns(**make("UTC")).clear()
+    frame = frame.with_row_index("#pz")
+    parts = []
+    for (zone,), part in frame.partition_by(zone_column, as_dict=True, maintain_order=True).items():
+        parts.append(part.with_columns(**make(zone or "UTC")))
+    return pl.concat(parts, how="vertical").sort("#pz").drop("#pz")
+
+
 def _or(a: pl.Expr | None, b: pl.Expr | None) -> pl.Expr | None:
     if a is None:
         return b
@@ -214,8 +285,9 @@ def _unsup(*values: FrameValue | None, extra: pl.Expr | None = None) -> pl.Expr 
     return result
 
 
-def _errors(steps: Sequence[tuple[pl.Expr | None, FrameValue | None]],
-            own: Sequence[tuple[pl.Expr, pl.Expr]] = ()) -> tuple[pl.Expr | None, pl.Expr | None]:
+def _errors(
+    steps: Sequence[tuple[pl.Expr | None, FrameValue | None]], own: Sequence[tuple[pl.Expr, pl.Expr]] = ()
+) -> tuple[pl.Expr | None, pl.Expr | None]:
     """Combine the errors of sub-expressions evaluated in order, each under a gate, then the node's own.
 
     ``steps`` are ``(gate, value)``: the value is evaluated only where ``gate`` is true (``None`` = always).
@@ -245,11 +317,13 @@ def pack(value: FrameValue) -> pl.Expr:
     if value.kind == "decimal":
         assert value.aux is not None
         return pl.when(value.main.is_not_null()).then(
-            pl.struct(value.main.cast(I128).alias("c"), value.aux.cast(I32).alias("e")))
+            pl.struct(value.main.cast(I128).alias("c"), value.aux.cast(I32).alias("e"))
+        )
     if value.kind == "datetime":
         assert value.aux is not None
         return pl.when(value.main.is_not_null()).then(
-            pl.struct(value.main.cast(UTC_US).alias("at"), value.aux.cast(I32).alias("off")))
+            pl.struct(value.main.cast(UTC_US).alias("at"), value.aux.cast(I32).alias("off"))
+        )
     return value.main
 
 
@@ -284,15 +358,27 @@ def frame_dtype(vtype: Type) -> pl.DataType:
 
 def _scalar_dtype(kind: str) -> pl.DataType:
     return {
-        "bool": pl.Boolean(), "int": pl.Int64(), "string": pl.String(), "date": pl.Date(),
-        "duration": pl.Int64(), "decimal": pl.Struct({"c": I128, "e": I32}),
-        "datetime": pl.Struct({"at": UTC_US, "off": I32}), "null": pl.Null(),
+        "bool": pl.Boolean(),
+        "int": pl.Int64(),
+        "string": pl.String(),
+        "date": pl.Date(),
+        "duration": pl.Int64(),
+        "decimal": pl.Struct({"c": I128, "e": I32}),
+        "datetime": pl.Struct({"at": UTC_US, "off": I32}),
+        "null": pl.Null(),
     }[kind]
 
 
 def _item_dtype(kind: str) -> pl.DataType:
-    return {"bool": pl.Boolean(), "int": pl.Int64(), "string": pl.String(), "date": pl.Date(),
-            "duration": pl.Int64(), "decimal": pl.String(), "datetime": UTC_US}.get(kind, pl.Null())
+    return {
+        "bool": pl.Boolean(),
+        "int": pl.Int64(),
+        "string": pl.String(),
+        "date": pl.Date(),
+        "duration": pl.Int64(),
+        "decimal": pl.String(),
+        "datetime": UTC_US,
+    }.get(kind, pl.Null())
 
 
 def _null_of(kind: str, item: str | None = None, level: int = 0) -> FrameValue:
@@ -320,9 +406,13 @@ def ndigits(magnitude: pl.Expr) -> pl.Expr:
     """Decimal digits of a non-negative Int128 below 10**38 (0 has 1 digit)."""
     estimate = (magnitude.cast(pl.Float64).clip(1.0, 1e38).log10().floor().cast(I32) + 1).clip(1, 38)
     # the float estimate can be one off next to a power of ten; correct it exactly
-    return (pl.when(magnitude >= pow10(estimate)).then(estimate + 1)
-            .when((magnitude > 0) & (magnitude < pow10(estimate - 1))).then(estimate - 1)
-            .otherwise(estimate)).cast(I32)
+    return (
+        pl.when(magnitude >= pow10(estimate))
+        .then(estimate + 1)
+        .when((magnitude > 0) & (magnitude < pow10(estimate - 1)))
+        .then(estimate - 1)
+        .otherwise(estimate)
+    ).cast(I32)
 
 
 def decimal_parts(value: Decimal) -> tuple[int, int]:
@@ -366,15 +456,18 @@ class _Dec:
         exponent, level3 = self.bind(exponent, level)
         return coef, exponent, max(level2, level3)
 
-    def round_sticky(self, c: pl.Expr, e: pl.Expr, sticky: pl.Expr, sticky_sign: pl.Expr,
-                     level: int) -> tuple[pl.Expr, pl.Expr, int]:
+    def round_sticky(
+        self, c: pl.Expr, e: pl.Expr, sticky: pl.Expr, sticky_sign: pl.Expr, level: int
+    ) -> tuple[pl.Expr, pl.Expr, int]:
         # a non-zero tail below the last digit is stood for by one more digit 1 of the tail's sign: the
         # tail then lies strictly between the same rounding boundaries as the true value
         c2 = pl.when(sticky).then(c * 10 + sticky_sign).otherwise(c)
         e2 = pl.when(sticky).then(e - 1).otherwise(e)
         return self.round28(c2, e2.cast(I32), level)
 
-    def add(self, ca: pl.Expr, ea: pl.Expr, cb: pl.Expr, eb: pl.Expr, level: int) -> tuple[pl.Expr, pl.Expr, int]:
+    def add(
+        self, ca: pl.Expr, ea: pl.Expr, cb: pl.Expr, eb: pl.Expr, level: int
+    ) -> tuple[pl.Expr, pl.Expr, int]:
         ta, level = self.bind(pl.when(ca != 0).then(ndigits(ca.abs()) - 1 + ea).otherwise(-(2**30)), level)
         tb, level = self.bind(pl.when(cb != 0).then(ndigits(cb.abs()) - 1 + eb).otherwise(-(2**30)), level)
         top = pl.max_horizontal(ta, tb)
@@ -388,7 +481,9 @@ class _Dec:
         sign = pl.when(sticky_a).then(sign_a).otherwise(sign_b)
         return self.round_sticky(total, base, sticky, sign, level)
 
-    def mul(self, ca: pl.Expr, ea: pl.Expr, cb: pl.Expr, eb: pl.Expr, level: int) -> tuple[pl.Expr, pl.Expr, int]:
+    def mul(
+        self, ca: pl.Expr, ea: pl.Expr, cb: pl.Expr, eb: pl.Expr, level: int
+    ) -> tuple[pl.Expr, pl.Expr, int]:
         split = pl.lit(10**18, I128)
         ma, mb = ca.abs(), cb.abs()
         a1, a0, b1, b0 = ma // split, ma % split, mb // split, mb % split
@@ -401,8 +496,9 @@ class _Dec:
         negative = (ca < 0) != (cb < 0)
         return self.round_wide(high, low, (ea + eb).cast(I32), negative, level)
 
-    def round_wide(self, high: pl.Expr, low: pl.Expr, e: pl.Expr, negative: pl.Expr,
-                   level: int) -> tuple[pl.Expr, pl.Expr, int]:
+    def round_wide(
+        self, high: pl.Expr, low: pl.Expr, e: pl.Expr, negative: pl.Expr, level: int
+    ) -> tuple[pl.Expr, pl.Expr, int]:
         """Round ``±(high · 10^36 + low) · 10^e`` to 28 digits (high < 10^34, 0 ≤ low < 10^36)."""
         dh, level = self.bind(ndigits(high), level)
         shift = dh + 8
@@ -427,13 +523,16 @@ class _Dec:
         # the high == 0 case has not been rounded yet; round28 is exact for the others (≤ 28 digits + carry)
         return self.round28(signed, exponent.cast(I32), level)
 
-    def div(self, ca: pl.Expr, ea: pl.Expr, cb: pl.Expr, eb: pl.Expr,
-            level: int) -> tuple[pl.Expr, pl.Expr, pl.Expr, int]:
-        """Correctly rounded quotient; also returns the unsupported flag (a divisor of more than 28 digits)."""
+    def div(
+        self, ca: pl.Expr, ea: pl.Expr, cb: pl.Expr, eb: pl.Expr, level: int
+    ) -> tuple[pl.Expr, pl.Expr, pl.Expr, int]:
+        """Correctly rounded quotient, and the unsupported flag (a divisor of more than 28 digits)."""
         x = ca.abs()
         y_raw = cb.abs()
         zeros, level = self.bind(trailing_zeros(y_raw), level)
-        y, level = self.bind(pl.when(y_raw == 0).then(pl.lit(1, I128)).otherwise(y_raw // pow10(zeros)), level)
+        y, level = self.bind(
+            pl.when(y_raw == 0).then(pl.lit(1, I128)).otherwise(y_raw // pow10(zeros)), level
+        )
         e_b = eb + zeros
         dy, level = self.bind(ndigits(y), level)
         dx = ndigits(x)
@@ -442,7 +541,9 @@ class _Dec:
         r, level = self.bind(x % y, level)
         remaining = k
         for step in range(6):
-            chunk = pl.min_horizontal(pl.max_horizontal(remaining - 10 * step, pl.lit(0, I32)), pl.lit(10, I32))
+            chunk = pl.min_horizontal(
+                pl.max_horizontal(remaining - 10 * step, pl.lit(0, I32)), pl.lit(10, I32)
+            )
             p = pow10(chunk)
             shifted = r * p
             q, level_q = self.bind(q * p + shifted // y, level)
@@ -461,6 +562,82 @@ class _Dec:
         """The sign (-1, 0, 1) of a - b, exactly."""
         c, _, level = self.add(ca, ea, _neg(cb), eb, level)
         return c.sign(), level
+
+    def logistic(self, c: pl.Expr, e: pl.Expr, level: int) -> tuple[pl.Expr, int]:
+        """The builtin logistic scorer's result for log-odds ``z = c · 10^e``: the coefficient of
+        ``1 / (1 + e^-z)`` rounded half up to 9 places (exponent -9).
+
+        Python computes it with 40-digit decimals; here it is a 30-digit fixed-point computation in Int128
+        (e^-x as a table value for the whole part and the first two decimals, times a Taylor series for the
+        rest). Both round the same way unless the exact probability lies within about 1e-28 of a rounding
+        boundary, which no log-odds other than 0 (probability 0.5 exactly, computed exactly here) comes near.
+        """
+        scale = pl.lit(_FIXED, I128)
+        magnitude = c.abs()
+        top = pl.when(magnitude != 0).then(ndigits(magnitude) - 1 + e).otherwise(-1000)
+        shift = e + 30
+        fixed = (
+            pl.when(top >= 2)
+            .then(pl.lit(40 * _FIXED, I128))
+            .when(shift >= 0)
+            .then(magnitude * pow10(shift.clip(0, 38)))
+            .when(shift < -38)
+            .then(pl.lit(0, I128))
+            .otherwise(magnitude // pow10(-shift))
+        )
+        # beyond |z| = 40 the probability rounds to 1 or 0 at 9 places either way
+        x, level = self.bind(pl.min_horizontal(fixed, pl.lit(40 * _FIXED, I128)), level)
+        whole = (x // scale).cast(I32)
+        fraction = x % scale
+        hundredths = (fraction // pl.lit(10**28, I128)).cast(I32)
+        rest, level = self.bind(fraction % pl.lit(10**28, I128), level)
+        exp_whole = whole.replace_strict(list(range(41)), _EXP_WHOLE, return_dtype=I128)
+        exp_hundredths = hundredths.replace_strict(list(range(100)), _EXP_HUNDREDTHS, return_dtype=I128)
+        term, total = scale, scale
+        for k in range(1, 15):
+            term, level_t = self.bind(_mul_fixed(term, rest) // k, level)
+            total, level = self.bind(total + term if k % 2 == 0 else total - term, max(level, level_t))
+        partial, level = self.bind(_mul_fixed(exp_whole, exp_hundredths), level)
+        u, level = self.bind(_mul_fixed(partial, total), level)
+        negative = c < 0
+        divisor, level = self.bind(scale + u, level)
+        numerator = pl.when(negative).then(u).otherwise(scale)
+        q, level_q = self.bind(numerator // divisor, level)
+        r, level_r = self.bind(numerator % divisor, level)
+        level = max(level_q, level_r)
+        for _ in range(5):
+            shifted = r * pl.lit(10**6, I128)
+            q, level_q = self.bind(q * pl.lit(10**6, I128) + shifted // divisor, level)
+            r, level_r = self.bind(shifted % divisor, level)
+            level = max(level_q, level_r)
+        # q is the probability with 30 decimals; round half up to 9
+        rounded = q // pl.lit(10**21, I128) + (q % pl.lit(10**21, I128) >= pl.lit(5 * 10**20, I128)).cast(
+            I128
+        )
+        return self.bind(rounded, level)
+
+
+_FIXED = 10**30
+
+
+def _fixed_exp_table(values: Sequence[Decimal]) -> pl.Series:
+    from decimal import localcontext
+
+    with localcontext() as context:
+        context.prec = 60
+        exact = [(-v).exp() * _FIXED for v in values]
+    return pl.Series([int(x.to_integral_value()) for x in exact], dtype=I128)
+
+
+_EXP_WHOLE = _fixed_exp_table([Decimal(n) for n in range(41)])
+_EXP_HUNDREDTHS = _fixed_exp_table([Decimal(k) / 100 for k in range(100)])
+
+
+def _mul_fixed(a: pl.Expr, b: pl.Expr) -> pl.Expr:
+    """a · b / 10^30 for non-negative fixed-point values below 10^31, without overflowing Int128."""
+    split = pl.lit(10**15, I128)
+    a1, a0, b1, b0 = a // split, a % split, b // split, b % split
+    return a1 * b1 + (a1 * b0 + a0 * b1) // split + (a0 * b0) // pl.lit(10**30, I128)
 
 
 def trailing_zeros(magnitude: pl.Expr) -> pl.Expr:
@@ -503,11 +680,18 @@ def dec_to_text(c: pl.Expr, e: pl.Expr, negative_zero: pl.Expr | None = None) ->
     point = length + e  # digits before the decimal point, when plain
     plain_int = pl.concat_str(digits, pl.lit(""))
     plain_split = pl.concat_str(digits.str.slice(0, point), pl.lit("."), digits.str.slice(point))
-    plain_small = pl.concat_str(pl.lit("0."), pl.lit("0").repeat_by((-point).clip(0, None)).list.join(""), digits)
+    plain_small = pl.concat_str(
+        pl.lit("0."), pl.lit("0").repeat_by((-point).clip(0, None)).list.join(""), digits
+    )
     plain = pl.when(e == 0).then(plain_int).when(point > 0).then(plain_split).otherwise(plain_small)
-    mantissa = pl.when(length > 1).then(
-        pl.concat_str(digits.str.slice(0, 1), pl.lit("."), digits.str.slice(1))).otherwise(digits)
-    exp_text = pl.concat_str(pl.when(adjusted >= 0).then(pl.lit("+")).otherwise(pl.lit("")), adjusted.cast(pl.String))
+    mantissa = (
+        pl.when(length > 1)
+        .then(pl.concat_str(digits.str.slice(0, 1), pl.lit("."), digits.str.slice(1)))
+        .otherwise(digits)
+    )
+    exp_text = pl.concat_str(
+        pl.when(adjusted >= 0).then(pl.lit("+")).otherwise(pl.lit("")), adjusted.cast(pl.String)
+    )
     scientific = pl.concat_str(mantissa, pl.lit("E"), exp_text)
     body = pl.when((e <= 0) & (adjusted >= -6)).then(plain).otherwise(scientific)
     return pl.when(c.is_not_null()).then(pl.concat_str(sign, body))
@@ -522,7 +706,7 @@ _BUILTIN_IDS = frozenset(id(f) for f in BUILTIN_FUNCTIONS)
 
 @dataclass
 class FrameCompiled:
-    """A compiled expression: the plan of intermediate columns, the value, and the context columns it reads."""
+    """A compiled expression: its plan of intermediate columns, its value, the context columns it reads."""
 
     value: FrameValue
     plan: Plan
@@ -559,7 +743,36 @@ def compile_expr_frame(typed: TypedExpr, registry: Any) -> pl.Expr:
     Python-only function), so that the caller can fall back to the rows backend.
     """
     functions = registry if isinstance(registry, FunctionRegistry) else registry.functions
-    return compile_frame(typed, functions, Plan(inline=True)).expr()
+    compiled = compile_frame(typed, functions, Plan(prefix="#c"))
+    if not compiled.plan.columns():
+        return compiled.expr()
+    # Polars has no let-binding inside one expression: the intermediate columns are computed by running the
+    # plan on each batch the expression is applied to (whole columns at a time, never row by row)
+    inputs = sorted(
+        {n.name for n in ast.referenced_names(typed.expr)} | {_need_column(n) for n in compiled.needs}
+    )
+    final = compiled.expr().alias("#value")
+    plan = compiled.plan
+
+    def run(batch: pl.Series) -> pl.Series:
+        frame = batch.struct.unnest() if inputs else pl.DataFrame({"#n": [None] * len(batch)})
+        return plan.apply(frame).select(final).to_series()
+
+    source = pl.struct([pl.col(name) for name in inputs]) if inputs else pl.lit(None)
+    return source.map_batches(run, return_dtype=frame_dtype(typed.type))
+
+
+def _need_column(need: tuple[Any, ...]) -> str:
+    kind = need[0]
+    if kind == "attempts":
+        return f"#attempts:{need[1]}:{need[2]}:{need[3]}"
+    if kind == "last":
+        return f"#last:{need[1]}"
+    if kind == "hold":
+        return f"#hold:{need[1]}"
+    if kind == "score":
+        return f"#score:{need[1]}"
+    return f"#{kind}"
 
 
 class _Compiler:
@@ -579,11 +792,17 @@ class _Compiler:
         """Bind a value's expressions to columns (used where a value is read more than once)."""
         level = value.level
         main, level_main = self.plan.bind(value.main, level)
-        aux, level_aux = (self.plan.bind(value.aux, level) if value.aux is not None else (None, level))
-        err, level_err = (self.plan.bind(value.err, level) if value.err is not None else (None, level))
-        msg, level_msg = (self.plan.bind(value.msg, level) if value.msg is not None else (None, level))
-        return replace(value, main=main, aux=aux, err=err, msg=msg,
-                       level=max(level_main, level_aux, level_err, level_msg))
+        aux, level_aux = self.plan.bind(value.aux, level) if value.aux is not None else (None, level)
+        err, level_err = self.plan.bind(value.err, level) if value.err is not None else (None, level)
+        msg, level_msg = self.plan.bind(value.msg, level) if value.msg is not None else (None, level)
+        return replace(
+            value,
+            main=main,
+            aux=aux,
+            err=err,
+            msg=msg,
+            level=max(level_main, level_aux, level_err, level_msg),
+        )
 
     def as_decimal(self, value: FrameValue) -> FrameValue:
         if value.kind == "decimal":
@@ -612,15 +831,60 @@ class _Compiler:
             return value.main.list.eval(dec_key(pl.element().cast(I128), pl.lit(0, I32)))
         raise FrameUnsupported(f"a list of {value.item} used as a list of {item}")
 
-    def _value(self, kind: str, main: pl.Expr, children: Sequence[FrameValue | None], *,
-               aux: pl.Expr | None = None, item: str | None = None, err: pl.Expr | None = None,
-               msg: pl.Expr | None = None, unsup: pl.Expr | None = None, level: int | None = None) -> FrameValue:
-        return FrameValue(kind, main, aux, item, err, msg, _unsup(*children, extra=unsup),
-                          _level(*children) if level is None else level)
+    def _value(
+        self,
+        kind: str,
+        main: pl.Expr,
+        children: Sequence[FrameValue | None],
+        *,
+        aux: pl.Expr | None = None,
+        item: str | None = None,
+        err: pl.Expr | None = None,
+        msg: pl.Expr | None = None,
+        unsup: pl.Expr | None = None,
+        level: int | None = None,
+    ) -> FrameValue:
+        return FrameValue(
+            kind,
+            main,
+            aux,
+            item,
+            err,
+            msg,
+            _unsup(*children, extra=unsup),
+            _level(*children) if level is None else level,
+        )
 
     # ---- nodes ---------------------------------------------------------------------------------------
 
-    def compile(self, node: ast.Expr) -> FrameValue:  # noqa: C901 - one branch per node type, by design
+    def compile(self, node: ast.Expr) -> FrameValue:
+        return self._settle(self._compile(node))
+
+    def _settle(self, value: FrameValue) -> FrameValue:
+        """Bind a node's decimal parts and its error expressions to columns.
+
+        Decimal helpers read their operands several times (digit counts, alignments, trailing zeros) and the
+        error of a node reads its children's errors twice; without columns these trees would double at
+        every level of nesting.
+        """
+
+        def settle(expr: pl.Expr | None, level: int) -> tuple[pl.Expr | None, int]:
+            if expr is None or expr.meta.is_column() or expr.meta.is_literal():
+                return expr, level
+            return self.plan.bind(expr, level)
+
+        level = value.level
+        main, aux = value.main, value.aux
+        levels = [level]
+        if value.kind in ("decimal", "datetime"):
+            main, level_main = settle(value.main, level)
+            aux, level_aux = settle(value.aux, level)
+            levels += [level_main, level_aux]
+        err, level_err = settle(value.err, level)
+        msg, level_msg = settle(value.msg, level)
+        return replace(value, main=main, aux=aux, err=err, msg=msg, level=max(*levels, level_err, level_msg))
+
+    def _compile(self, node: ast.Expr) -> FrameValue:  # noqa: C901 - one branch per node type, by design
         match node:
             case ast.Literal():
                 return self._literal(node)
@@ -654,15 +918,20 @@ class _Compiler:
                 a, b = self.compile(left), self.compile(right)
                 result, level = self._compare(op, a, b)
                 err, msg = _errors([(None, a), (a.main.is_not_null(), b)])
-                return self._value("bool", result.fill_null(False), [a, b], err=err, msg=msg,
-                                   level=max(level, _level(a, b)))
+                return self._value(
+                    "bool", result.fill_null(False), [a, b], err=err, msg=msg, level=max(level, _level(a, b))
+                )
             case ast.BinOp(op=op, left=left, right=right):
                 return self._arith(node, op, self.compile(left), self.compile(right))
             case ast.In(value=value, container=container, negated=negated):
                 v, c = self.compile(value), self.compile(container)
                 found, level = self._membership(v, c)
-                result = (~found if negated else found)
-                result = pl.when(v.main.is_null() | c.main.is_null()).then(False).otherwise(result.fill_null(False))
+                result = ~found if negated else found
+                result = (
+                    pl.when(v.main.is_null() | c.main.is_null())
+                    .then(False)
+                    .otherwise(result.fill_null(False))
+                )
                 err, msg = _errors([(None, v), (v.main.is_not_null(), c)])
                 return self._value("bool", result, [v, c], err=err, msg=msg, level=max(level, _level(v, c)))
             case ast.Between(value=value, low=low, high=high):
@@ -674,8 +943,14 @@ class _Compiler:
                 result = (above & below).fill_null(False)
                 gate = v.main.is_not_null()
                 err, msg = _errors([(None, v), (gate, lo), (gate, hi)])
-                return self._value("bool", result, [v, lo, hi], err=err, msg=msg,
-                                   level=max(level_a, level_b, _level(v, lo, hi)))
+                return self._value(
+                    "bool",
+                    result,
+                    [v, lo, hi],
+                    err=err,
+                    msg=msg,
+                    level=max(level_a, level_b, _level(v, lo, hi)),
+                )
             case ast.IsNull(value=value, negated=negated):
                 inner = self.compile(value)
                 err, msg = _errors([(None, inner)])
@@ -732,12 +1007,24 @@ class _Compiler:
         err, msg = _errors([(None, inner)])
         if inner.kind == "int":
             wide = _neg(inner.main.cast(I128))
-            return self._value("int", wide.cast(I64, wrap_numerical=True), [inner], err=err, msg=msg,
-                               unsup=_out_of_int64(wide))
+            return self._value(
+                "int",
+                wide.cast(I64, wrap_numerical=True),
+                [inner],
+                err=err,
+                msg=msg,
+                unsup=_out_of_int64(wide),
+            )
         if inner.kind == "duration":
             wide = _neg(inner.main.cast(I128))
-            return self._value("duration", wide.cast(I64, wrap_numerical=True), [inner], err=err, msg=msg,
-                               unsup=_out_of_int64(wide))
+            return self._value(
+                "duration",
+                wide.cast(I64, wrap_numerical=True),
+                [inner],
+                err=err,
+                msg=msg,
+                unsup=_out_of_int64(wide),
+            )
         if inner.kind == "decimal":
             assert inner.aux is not None
             c, e, level = self.dec.round28(_neg(inner.main), inner.aux, inner.level)
@@ -766,8 +1053,14 @@ class _Compiler:
             return (left != right), level
         else:
             left, right = a.main, b.main
-        result = {"==": left == right, "!=": left != right, "<": left < right, "<=": left <= right,
-                  ">": left > right, ">=": left >= right}[op]
+        result = {
+            "==": left == right,
+            "!=": left != right,
+            "<": left < right,
+            "<=": left <= right,
+            ">": left > right,
+            ">=": left >= right,
+        }[op]
         return pl.when(a.main.is_not_null() & b.main.is_not_null()).then(result), level
 
     def _membership(self, value: FrameValue, container: FrameValue) -> tuple[pl.Expr, int]:
@@ -842,8 +1135,11 @@ class _Compiler:
             unsup = both & ~zero & too_long
             main, aux, kind = pl.when(both & ~zero).then(c), e, "decimal"
         elif a.kind == "int" and b.kind == "int":
-            wide = {"+": a.main.cast(I128) + b.main.cast(I128), "-": a.main.cast(I128) - b.main.cast(I128),
-                    "*": a.main.cast(I128) * b.main.cast(I128)}[op]
+            wide = {
+                "+": a.main.cast(I128) + b.main.cast(I128),
+                "-": a.main.cast(I128) - b.main.cast(I128),
+                "*": a.main.cast(I128) * b.main.cast(I128),
+            }[op]
             main, kind, unsup = wide.cast(I64, wrap_numerical=True), "int", _out_of_int64(wide)
         elif {a.kind, b.kind} <= {"int", "decimal"}:
             da, db = self.as_decimal(a), self.as_decimal(b)
@@ -851,20 +1147,22 @@ class _Compiler:
             if op == "*":
                 c, e, level = self.dec.mul(da.main, da.aux, db.main, db.aux, level)
             else:
-                cb = db.main if op == "+" else -db.main
+                cb = db.main if op == "+" else _neg(db.main)
                 c, e, level = self.dec.add(da.main, da.aux, cb, db.aux, level)
             main, aux, kind = pl.when(both).then(c), e, "decimal"
         elif result_kind == "string":
             main, kind = pl.concat_str(a.main, b.main), "string"
         elif result_kind == "duration" and a.kind == b.kind == "duration":
-            wide = (a.main.cast(I128) + b.main.cast(I128) if op == "+" else a.main.cast(I128) - b.main.cast(I128))
+            wide = (
+                a.main.cast(I128) + b.main.cast(I128) if op == "+" else a.main.cast(I128) - b.main.cast(I128)
+            )
             main, kind, unsup = wide.cast(I64, wrap_numerical=True), "duration", _out_of_int64(wide)
         elif result_kind == "duration" and a.kind == b.kind and a.kind in ("date", "datetime"):
             if a.kind == "date":
                 days = a.main.cast(I32).cast(I64) - b.main.cast(I32).cast(I64)
                 main = days * _DAY_US
             else:
-                main = (a.main.cast(UTC_US).cast(I64) - b.main.cast(UTC_US).cast(I64))
+                main = a.main.cast(UTC_US).cast(I64) - b.main.cast(UTC_US).cast(I64)
             kind = "duration"
         elif result_kind == "duration":
             # duration * int or duration * decimal, either order
@@ -876,7 +1174,9 @@ class _Compiler:
                 assert factor.aux is not None
                 micros = duration.main.cast(I128)
                 # Python goes through int(td.total_seconds()): whole seconds, truncated toward zero
-                seconds = pl.when(micros < 0).then(_neg(_neg(micros) // _SECOND_US)).otherwise(micros // _SECOND_US)
+                seconds = (
+                    pl.when(micros < 0).then(_neg(_neg(micros) // _SECOND_US)).otherwise(micros // _SECOND_US)
+                )
                 c, e, level = self.dec.mul(seconds, pl.lit(0, I32), factor.main, factor.aux, level)
                 whole = _truncate_decimal(c, e)
                 wide = whole * _SECOND_US
@@ -887,8 +1187,10 @@ class _Compiler:
             sign = -1 if op == "-" else 1
             micros = duration.main.cast(I128) * sign
             if point.kind == "date":
-                # Python adds whole days only: td.days is the floor of the duration in days
-                days = micros // _DAY_US
+                # Python moves a date by whole days only, td.days (the floor of the duration in days), and
+                # subtracts as ``date + timedelta(-td.days)``: date - 12h is the same date,
+                # date + -12h the day before
+                days = (duration.main.cast(I128) // _DAY_US) * sign
                 total = point.main.cast(I32).cast(I128) + days
                 bad = both & ~total.is_between(DATE_MIN_DAYS, DATE_MAX_DAYS)
                 main = pl.when(both & ~bad).then(total.cast(I32).cast(pl.Date))
@@ -921,10 +1223,14 @@ class _Compiler:
             return FrameValue("datetime", pl.lit(instant, UTC_US), pl.lit(0, I32))
         assert function is not None, "the checker guarantees every called function exists"
         if id(function) not in _BUILTIN_IDS:
-            raise FrameUnsupported(f"function {name}() (from {function.origin}) has only a Python implementation; "
-                                   f"use the rows backend")
+            raise FrameUnsupported(
+                f"function {name}() (from {function.origin}) has only a Python implementation; "
+                f"use the rows backend"
+            )
         if name in ("attempts", "last_contact", "has_hold"):
             return self._context_call(node, function)
+        if name in ("business_days_since", "add_business_days"):
+            return self._business_call(node)
         if name == "today":
             self.needs.add(("today",))
             return FrameValue("date", pl.col("#today"))
@@ -946,7 +1252,14 @@ class _Compiler:
         level = _level(*args)
         if name == "days_since":
             self.needs.add(("today",))
-            main = (pl.col("#today").cast(I32) - _to_date(args[0]).cast(I32)).cast(I64)
+            arg = args[0]
+            if arg.kind == "datetime":
+                # an instant becomes a date in the debtor's primary zone, like today()
+                self.needs.add(("primary",))
+                day, level = self.plan.local_date(arg.main.cast(UTC_US), level)
+            else:
+                day = arg.main.cast(pl.Date)
+            main = (pl.col("#today").cast(I32) - day.cast(I32)).cast(I64)
         elif name == "days_between":
             main = (_to_date(args[1]).cast(I32) - _to_date(args[0]).cast(I32)).cast(I64)
         elif name == "abs":
@@ -991,8 +1304,13 @@ class _Compiler:
             unsup = present & unsup
         return self._value(kind, main, args, aux=aux, err=err, msg=msg, unsup=unsup, level=level)
 
-    def _null_safe_call(self, name: str, args: list[FrameValue], kind: str,
-                        steps: list[tuple[pl.Expr | None, FrameValue | None]]) -> FrameValue:
+    def _null_safe_call(
+        self,
+        name: str,
+        args: list[FrameValue],
+        kind: str,
+        steps: list[tuple[pl.Expr | None, FrameValue | None]],
+    ) -> FrameValue:
         err, msg = _errors(steps)
         if kind in ("any",):
             raise FrameUnsupported(f"{name}() over values of different types")
@@ -1014,8 +1332,9 @@ class _Compiler:
                 assert best.aux is not None and value.aux is not None
                 best = self.bind(best)
                 value = self.bind(value)
-                sign, level = self.dec.compare(value.main, value.aux, best.main, best.aux, max(level, best.level,
-                                                                                               value.level))
+                sign, level = self.dec.compare(
+                    value.main, value.aux, best.main, best.aux, max(level, best.level, value.level)
+                )
                 better = (sign < 0) if name == "min" else (sign > 0)
             else:
                 better = (value.main < best.main) if name == "min" else (value.main > best.main)
@@ -1023,18 +1342,41 @@ class _Compiler:
             main = pl.when(take).then(value.main).otherwise(best.main)
             aux = pl.when(take).then(value.aux).otherwise(best.aux) if kind == "decimal" else None
             best = FrameValue(kind, main, aux, level=max(level, best.level, value.level))
-        return self._value(kind, best.main, args, aux=best.aux, err=err, msg=msg, level=max(level, best.level))
+        return self._value(
+            kind, best.main, args, aux=best.aux, err=err, msg=msg, level=max(level, best.level)
+        )
 
-    def _round(self, args: list[FrameValue], level: int) -> tuple[pl.Expr, pl.Expr | None, str, int,
-                                                                    list[tuple[pl.Expr, pl.Expr]], pl.Expr | None]:
+    def _round(
+        self, args: list[FrameValue], level: int
+    ) -> tuple[pl.Expr, pl.Expr | None, str, int, list[tuple[pl.Expr, pl.Expr]], pl.Expr | None]:
+        """round(x, n): n within -18..28, half up (away from zero), exactly as the rows backend."""
         value = args[0]
         digits = args[1].main.cast(I64) if len(args) > 1 else pl.lit(0, I64)
+        out_of_range = ~digits.is_between(-18, 28)
+        own = [
+            (
+                out_of_range,
+                pl.concat_str(
+                    pl.lit("round() failed: round() takes between -18 and 28 places, got "),
+                    digits.cast(pl.String),
+                ),
+            )
+        ]
+        places = digits.clip(-18, 28).cast(I32)
+        if value.kind == "int":
+            # whole numbers stay as they are, except that negative places round to tens, hundreds …
+            divisor = pow10((-places).clip(0, 18))
+            magnitude = value.main.cast(I128).abs()
+            rounded = (magnitude // divisor + (magnitude % divisor * 2 >= divisor).cast(I128)) * divisor
+            signed = pl.when(value.main < 0).then(_neg(rounded)).otherwise(rounded)
+            main = pl.when(places >= 0).then(value.main).otherwise(signed.cast(I64, wrap_numerical=True))
+            return main, None, "int", level, own, (places < 0) & _out_of_int64(signed)
         if value.kind != "decimal":
-            return value.main, None, value.kind, level, [], None
+            return value.main, None, value.kind, level, own, None
         assert value.aux is not None
-        target = (-digits).cast(I32)
+        target = (-places).cast(I32)
         c, e = value.main, value.aux
-        up_shift = (e - target)
+        up_shift = e - target
         # e >= target: exact, only the digit count can fail
         scaled = c * pow10(up_shift)
         exact_digits = ndigits(c.abs()) + up_shift
@@ -1048,26 +1390,86 @@ class _Compiler:
         rounded = q + half_up.cast(I128)
         signed = pl.when(c < 0).then(_neg(rounded)).otherwise(rounded)
         coefficient = pl.when(up_shift >= 0).then(scaled).otherwise(signed)
-        too_long = pl.when(c == 0).then(False).when(up_shift >= 0).then(exact_digits > PREC).otherwise(
-            ndigits(rounded) > PREC)
-        # far beyond any real use Python also hits the context's exponent limits: not emulated
-        unsup = digits.abs() > 999_000
-        return (pl.when(~too_long).then(coefficient), target, "decimal", level,
-                [(too_long.fill_null(False) & ~unsup, pl.lit(_ROUND_FAILED))], unsup)
+        too_long = (
+            pl.when(c == 0)
+            .then(False)
+            .when(up_shift >= 0)
+            .then(exact_digits > PREC)
+            .otherwise(ndigits(rounded) > PREC)
+        )
+        # negative places: the rows backend quantizes once more to a whole number (plain notation), which
+        # fails beyond 28 integer digits
+        whole = coefficient * pow10(target.clip(0, 38))
+        too_long_whole = (places < 0) & (coefficient != 0) & (ndigits(coefficient.abs()) + target > PREC)
+        failed = (too_long | too_long_whole).fill_null(False)
+        own.append((failed, pl.lit(_ROUND_FAILED)))
+        result = pl.when(places < 0).then(whole).otherwise(coefficient)
+        exponent = pl.when(places < 0).then(pl.lit(0, I32)).otherwise(target)
+        return pl.when(~failed & ~out_of_range).then(result), exponent, "decimal", level, own, None
 
-    def _contains(self, container: FrameValue, item: FrameValue) -> tuple[pl.Expr, list[tuple[pl.Expr, pl.Expr]]]:
+    def _contains(
+        self, container: FrameValue, item: FrameValue
+    ) -> tuple[pl.Expr, list[tuple[pl.Expr, pl.Expr]]]:
         if container.kind == "string":
             if item.kind == "string":
                 return container.main.str.contains(item.main, literal=True), []
-            python_type = {"int": "int", "decimal": "decimal.Decimal", "bool": "bool", "date": "datetime.date",
-                           "datetime": "datetime.datetime", "duration": "datetime.timedelta",
-                           "list": "tuple"}.get(item.kind)
+            python_type = {
+                "int": "int",
+                "decimal": "decimal.Decimal",
+                "bool": "bool",
+                "date": "datetime.date",
+                "datetime": "datetime.datetime",
+                "duration": "datetime.timedelta",
+                "list": "tuple",
+            }.get(item.kind)
             if python_type is None:
                 raise FrameUnsupported(f"contains() of a {item.kind} in a string")
             message = f"contains() failed: 'in <string>' requires string as left operand, not {python_type}"
             return pl.lit(None, pl.Boolean), [(pl.lit(True), pl.lit(message))]
         found, _ = self._membership(item, container)
         return found.fill_null(False), []
+
+    def _business_call(self, node: ast.Call) -> FrameValue:
+        code_literal = node.args[-1]
+        assert isinstance(code_literal, ast.Literal) and isinstance(code_literal.value, str)
+        code = code_literal.value
+        value = self.compile(node.args[0])
+        if node.func == "business_days_since":
+            self.needs.add(("today",))
+            if value.kind == "datetime":
+                # an instant becomes a date in the debtor's primary zone, like today()
+                self.needs.add(("primary",))
+                start, level = self.plan.local_date(value.main.cast(UTC_US), value.level)
+            else:
+                start, level = value.main.cast(pl.Date), value.level
+            count, level = self.plan.business_days("since", start, pl.col("#today"), code, level)
+            err, msg = _errors([(None, value)])
+            return self._value(
+                "int",
+                pl.when(value.main.is_not_null()).then(count.cast(I64)),
+                [value],
+                err=err,
+                msg=msg,
+                level=level,
+            )
+        steps = self.compile(node.args[1])
+        start = _to_date(value) if value.kind == "datetime" else value.main.cast(pl.Date)
+        present = value.main.is_not_null() & steps.main.is_not_null()
+        too_far = present & (steps.main.abs() > _MAX_BUSINESS_DAYS)
+        message = pl.concat_str(
+            pl.lit(
+                f"add_business_days() failed: add_business_days() moves at most "
+                f"{_MAX_BUSINESS_DAYS:,} business days, got "
+            ),
+            steps.main.cast(pl.String),
+        )
+        day, level = self.plan.business_days(
+            "add", start, pl.when(~too_far).then(steps.main.cast(I64)), code, _level(value, steps)
+        )
+        err, msg = _errors([(None, value), (None, steps)], [(too_far, message)])
+        return self._value(
+            "date", pl.when(present & ~too_far).then(day), [value, steps], err=err, msg=msg, level=level
+        )
 
     def _context_call(self, node: ast.Call, function: Function) -> FrameValue:
         literal = node.args[0]
@@ -1076,8 +1478,10 @@ class _Compiler:
             window = node.args[1]
             assert isinstance(window, ast.Literal) and isinstance(window.value, _dt.timedelta)
             seconds = int(window.value.total_seconds())
-            self.needs.add(("attempts", literal.value, seconds))
-            return FrameValue("int", pl.col(f"#attempts:{literal.value}:{seconds}"))
+            # the unit decides: 7d counts calendar days in the debtor's zone, 168h is a sliding window
+            unit = "d" if _is_calendar_duration(window.value) else "s"
+            self.needs.add(("attempts", literal.value, seconds, unit))
+            return FrameValue("int", pl.col(f"#attempts:{literal.value}:{seconds}:{unit}"))
         if node.func == "last_contact":
             self.needs.add(("last", literal.value))
             column = pl.col(f"#last:{literal.value}")
@@ -1093,6 +1497,14 @@ class _Compiler:
 def _neg(value: pl.Expr) -> pl.Expr:
     """Negation of an Int128 expression (Polars has no unary minus for Int128)."""
     return pl.lit(0, I128) - value
+
+
+def _is_calendar_duration(value: _dt.timedelta) -> bool:
+    """Whether a duration was written in days or weeks (``7d``), which count calendar days in windows."""
+    calendar_type = getattr(ast, "CalendarDuration", None)
+    if calendar_type is None:
+        return int(value.total_seconds()) % 86400 == 0
+    return isinstance(value, calendar_type)
 
 
 def _micros(value: _dt.timedelta) -> int:
@@ -1113,7 +1525,7 @@ def _to_date(value: FrameValue) -> pl.Expr:
 
 
 def _truncate_decimal(c: pl.Expr, e: pl.Expr) -> pl.Expr:
-    """The integer part of ``c · 10^e`` (toward zero), as Int128 (exponents above 18 are flagged by callers)."""
+    """The integer part of ``c · 10^e`` (toward zero) as Int128; callers flag exponents above 18."""
     magnitude = c.abs()
     down = pl.when(e < -38).then(pl.lit(0, I128)).otherwise(magnitude // pow10(-e))
     whole = pl.when(e >= 0).then(magnitude * pow10(e)).otherwise(down)
@@ -1126,11 +1538,17 @@ def _floor_ceil(c: pl.Expr, e: pl.Expr, name: str) -> tuple[pl.Expr, pl.Expr]:
     far = e < -38
     divisor = pow10(-e)
     if name == "floor":
-        fraction = pl.when(far).then(pl.when(c < 0).then(pl.lit(-1, I128)).otherwise(pl.lit(0, I128))).otherwise(
-            c // divisor)
+        fraction = (
+            pl.when(far)
+            .then(pl.when(c < 0).then(pl.lit(-1, I128)).otherwise(pl.lit(0, I128)))
+            .otherwise(c // divisor)
+        )
     else:
-        fraction = pl.when(far).then(pl.when(c > 0).then(pl.lit(1, I128)).otherwise(pl.lit(0, I128))).otherwise(
-            _neg(_neg(c) // divisor))
+        fraction = (
+            pl.when(far)
+            .then(pl.when(c > 0).then(pl.lit(1, I128)).otherwise(pl.lit(0, I128)))
+            .otherwise(_neg(_neg(c) // divisor))
+        )
     return pl.when(e >= 0).then(scaled).otherwise(fraction), (e > 18) & (c != 0)
 
 
@@ -1144,8 +1562,10 @@ def literal_value(value: Any, vtype: Type) -> pl.Expr:
         return pl.struct(pl.lit(c, I128).alias("c"), pl.lit(e, I32).alias("e"))
     if kind == "datetime":
         offset = value.utcoffset()
-        return pl.struct(pl.lit(value.astimezone(_dt.UTC), UTC_US).alias("at"),
-                         pl.lit(int(offset.total_seconds()) if offset else 0, I32).alias("off"))
+        return pl.struct(
+            pl.lit(value.astimezone(_dt.UTC), UTC_US).alias("at"),
+            pl.lit(int(offset.total_seconds()) if offset else 0, I32).alias("off"),
+        )
     if kind == "duration":
         return pl.lit(_micros(value), I64)
     if kind == "list":
@@ -1182,4 +1602,131 @@ def python_decimal(c: int | None, e: int | None) -> Decimal | None:
     return Decimal((1 if c < 0 else 0, digits, e))
 
 
-Converter = Callable[[pl.Expr], pl.Expr]
+def python_value(value: Any, vtype: Type) -> Any:
+    """A frame value (as Polars returns it to Python) as the rows backend holds it."""
+    if value is None:
+        return None
+    kind = _kind_of(vtype)
+    if kind == "decimal":
+        return python_decimal(value["c"], value["e"])
+    if kind == "datetime":
+        zone = _dt.timezone(_dt.timedelta(seconds=value["off"]))
+        return value["at"].astimezone(zone)
+    if kind == "duration":
+        return _dt.timedelta(microseconds=value)
+    if kind == "list":
+        item = _kind_of(vtype.item)
+        out = []
+        for element in value:
+            if element is None:
+                out.append(None)
+            elif item == "decimal":
+                coefficient, exponent = str(element).split("|")
+                out.append(python_decimal(int(coefficient), int(exponent)))
+            elif item == "duration":
+                out.append(_dt.timedelta(microseconds=element))
+            else:
+                out.append(element)
+        return tuple(out)
+    return value
+
+
+# -------------------------------------------------------------------------------------------------------
+# holiday calendars and business days
+
+
+def holiday_table(code: str, years: Sequence[int]) -> pl.DataFrame:
+    """The public holidays (``day``, ``name``) of a calendar in the given years, as HolidayCalendar sees them.
+
+    A day is a holiday when it is in the calendar's holidays of its own year (observed days included), which
+    is what HolidayCalendar.is_holiday asks; the ``holidays`` package is called once per calendar and year.
+    """
+    from ..engine import timecalc
+
+    calendar = timecalc.HolidayCalendar(code)
+    rows: list[tuple[_dt.date, str | None]] = []
+    for year in sorted(set(years)):
+        if not 1 <= year <= 9999:
+            continue
+        holidays = timecalc._holidays_for(calendar.country, calendar.subdivision, year)
+        rows.extend(
+            (day, holidays.get(day)) for day in sorted(d for d in list(holidays.keys()) if d.year == year)
+        )
+    return pl.DataFrame(rows, schema={"day": pl.Date, "name": pl.String}, orient="row")
+
+
+def _business_table(code: str, first: _dt.date, last: _dt.date) -> pl.DataFrame:
+    """Every date from ``first`` to ``last`` with ``cum``, the count of business days up to it."""
+    days = pl.DataFrame({"day": pl.date_range(first, last, "1d", eager=True)})
+    holidays = holiday_table(code, range(first.year, last.year + 1))
+    days = days.join(holidays.select("day", pl.lit(True).alias("holiday")), on="day", how="left")
+    business = (days["day"].dt.weekday() <= 5) & days["holiday"].is_null()
+    return days.select("day", business.alias("business")).with_columns(
+        pl.col("business").cast(I64).cum_sum().alias("cum")
+    )
+
+
+def _apply_business_days(frame: pl.DataFrame, name: str, entry: _BusinessDays) -> pl.DataFrame:
+    """Compute a business-days plan entry into column ``name`` (see :class:`_BusinessDays`)."""
+    frame = frame.with_columns(entry.start.cast(pl.Date).alias(f"{name}#s"), entry.other.alias(f"{name}#o"))
+    starts = frame[f"{name}#s"].drop_nulls()
+    if starts.len() == 0 or (entry.kind == "add" and frame[f"{name}#o"].drop_nulls().len() == 0):
+        return frame.with_columns(pl.lit(None, I64 if entry.kind == "since" else pl.Date).alias(name)).drop(
+            f"{name}#s", f"{name}#o"
+        )
+    low, high = starts.min(), starts.max()
+    assert isinstance(low, _dt.date) and isinstance(high, _dt.date)
+    if entry.kind == "since":
+        others = frame[f"{name}#o"].drop_nulls()
+        low, high = min(low, others.min()), max(high, others.max())  # type: ignore[type-var]
+    else:
+        steps = frame[f"{name}#o"].drop_nulls()
+        # business days are at least a third of all days in any calendar; the result is checked below
+        reach = 3 * int(max(abs(steps.min()), abs(steps.max()))) + 30  # type: ignore[arg-type]
+        low, high = low - _dt.timedelta(days=reach), high + _dt.timedelta(days=reach)
+    first, last = low - _dt.timedelta(days=1), high + _dt.timedelta(days=1)
+    if first.year < 2 or last.year > 9998:
+        raise FrameUnsupported("business days near the ends of the calendar")
+    table = _business_table(entry.code, first, last)
+    cum = table.select(pl.col("day"), pl.col("cum"))
+    frame = frame.join(
+        cum.rename({"day": f"{name}#s", "cum": f"{name}#cs"}),
+        on=f"{name}#s",
+        how="left",
+        maintain_order="left",
+    )
+    if entry.kind == "since":
+        frame = frame.join(
+            cum.rename({"day": f"{name}#o", "cum": f"{name}#co"}),
+            on=f"{name}#o",
+            how="left",
+            maintain_order="left",
+        )
+        # business days after the start up to the end; negative when the start is later
+        frame = frame.with_columns((pl.col(f"{name}#co") - pl.col(f"{name}#cs")).alias(name))
+        return frame.drop(f"{name}#s", f"{name}#o", f"{name}#cs", f"{name}#co")
+    business = table.filter(pl.col("business")).select(
+        pl.col("cum").alias(f"{name}#t"), pl.col("day").alias(name)
+    )
+    flags = table.select(pl.col("day").alias(f"{name}#s"), pl.col("business").alias(f"{name}#b"))
+    frame = frame.join(flags, on=f"{name}#s", how="left", maintain_order="left")
+    steps_col = pl.col(f"{name}#o")
+    # forward: the n-th business day after the start; backward: the n-th before it
+    target = (
+        pl.when(steps_col > 0)
+        .then(pl.col(f"{name}#cs") + steps_col)
+        .when(steps_col < 0)
+        .then(pl.col(f"{name}#cs") - pl.col(f"{name}#b").cast(I64) + steps_col + 1)
+    )
+    frame = frame.with_columns(target.alias(f"{name}#t")).join(
+        business, on=f"{name}#t", how="left", maintain_order="left"
+    )
+    frame = frame.with_columns(
+        pl.when(steps_col == 0).then(pl.col(f"{name}#s")).otherwise(pl.col(name)).alias(name)
+    )
+    unresolved = frame.filter(
+        pl.col(f"{name}#s").is_not_null() & steps_col.is_not_null() & pl.col(name).is_null()
+    )
+    if unresolved.height:
+        raise FrameUnsupported("business days beyond the table built for them")
+    return frame.drop(f"{name}#s", f"{name}#o", f"{name}#cs", f"{name}#b", f"{name}#t")

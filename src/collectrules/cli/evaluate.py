@@ -45,11 +45,15 @@ from .common import input_options, load_program, parse_as_of
               help="With --dispatch: really send, recording every attempt in --ledger.")
 @click.option("--retry-in-doubt", is_flag=True,
               help="With --dispatch: send again attempts an earlier run planned but never confirmed.")
+@click.option("--engine", type=click.Choice(["rows", "frame"]),
+              help="Evaluation backend; both give the same decisions. Default: frame (Polars, the whole "
+                   "portfolio at once) when Polars is installed and the policy and data suit it, else rows. "
+                   "--trace, --ledger and --dispatch use rows.")
 def command(policy: Path, accounts: Path, history: Path | None, holds: Path | None, promises: Path | None,
             as_of: str | None, plugin_dirs: tuple[Path, ...], plugin_modules: tuple[str, ...],
             output: Path | None, fmt: str | None, trace: bool, rejects: Path | None, summary_format: str,
             summary_output: Path | None, ledger_path: Path | None, do_dispatch: bool, send: bool,
-            retry_in_doubt: bool) -> None:
+            retry_in_doubt: bool, engine: str | None) -> None:
     """Evaluate POLICY for every account: segment, stage, actions due and blocked (with reasons)."""
     from ..engine.portfolio import evaluate_portfolio, load_portfolio
     from ..io.decisions import DecisionWriter
@@ -63,7 +67,9 @@ def command(policy: Path, accounts: Path, history: Path | None, holds: Path | No
     else:
         program = load_program(policy, plugin_dirs, plugin_modules)
     check_reporter(summary_format, program.registry.reporters)
-    portfolio = load_portfolio(program, accounts, history, holds, promises)
+    frame_run = _frame_run(engine, program, accounts, history, holds, promises, when,
+                           rows_only=trace or do_dispatch or ledger_path is not None)
+    portfolio = frame_run[0] if frame_run else load_portfolio(program, accounts, history, holds, promises)
     ledger = _open_ledger(ledger_path)
     if ledger is not None:
         portfolio.history.extend(ledger.history())
@@ -72,7 +78,7 @@ def command(policy: Path, accounts: Path, history: Path | None, holds: Path | No
     if fmt == "parquet" and output is None:
         raise click.UsageError("--format parquet needs an output file (-o)")
     writer = DecisionWriter(fmt, output, None if output else sys.stdout)
-    decisions = evaluate_portfolio(program, portfolio, when, trace=trace)
+    decisions = frame_run[1] if frame_run else evaluate_portfolio(program, portfolio, when, trace=trace)
     due: list[Any] | None = [] if do_dispatch else None
     summary = _run(decisions, writer, len(portfolio.accounts), due)
     writer.close()
@@ -91,6 +97,32 @@ def command(policy: Path, accounts: Path, history: Path | None, holds: Path | No
     if ledger is not None:
         ledger.close()
     raise SystemExit(1 if failed else 0)
+
+
+def _frame_run(engine: str | None, program: Any, accounts: Path, history: Path | None, holds: Path | None,
+               promises: Path | None, when: Any, *, rows_only: bool) -> tuple[Any, Any] | None:
+    """The frame backend's portfolio and decisions, or None when the rows backend is to evaluate."""
+    if engine == "rows":
+        return None
+    if rows_only:
+        if engine == "frame":
+            click.echo("note: --trace, --ledger and --dispatch use the rows engine", err=True)
+        return None
+    try:
+        # Polars is imported here, never when the CLI starts
+        from ..backends.frame import FrameUnsupported
+        from ..engine.frame_program import evaluate_paths
+    except ImportError:
+        if engine == "frame":
+            raise click.UsageError("--engine frame needs Polars: pip install 'collectrules[frame]'") from None
+        return None
+    try:
+        return evaluate_paths(program, accounts, history, holds, promises, when)
+    except FrameUnsupported as exc:
+        if engine == "frame":
+            raise click.ClickException(f"the frame engine cannot give the rows engine's decisions here: "
+                                       f"{exc} (use --engine rows)") from None
+        return None
 
 
 def _check_dispatch_options(do_dispatch: bool, send: bool, retry_in_doubt: bool,

@@ -26,6 +26,12 @@ def zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
 
 
+@lru_cache(maxsize=16_384)
+def local_midnight(day: _dt.date, tz: ZoneInfo) -> _dt.datetime:
+    """``timecalc.start_of_local_day``, kept: cadences, caps and cool-downs ask for the same few midnights."""
+    return timecalc.start_of_local_day(day, tz)
+
+
 @dataclass(frozen=True, slots=True)
 class ContactEvent:
     """One contact attempt or inbound contact from the history."""
@@ -120,32 +126,115 @@ def _event_order(event: ContactEvent) -> tuple[Any, ...]:
             event.debt_ids)
 
 
-class AccountContext:
-    """Evaluation context of one account at one as-of instant."""
+def _event_time(event: ContactEvent) -> _dt.datetime:
+    return event.at
 
-    __slots__ = ("account", "values", "scores", "as_of", "today", "zones", "primary_zone", "events", "holds",
-                 "promises")
+
+def ordered_events(events: Sequence[ContactEvent], as_of: _dt.datetime) -> list[ContactEvent]:
+    """The events at or before ``as_of`` in decision order: by time, ties broken on the other columns.
+
+    Events after the as-of instant have not happened yet from the decision's point of view; ties in time
+    are broken on the event's other columns so the decision never depends on the input order.
+    """
+    past = [e for e in events if e.at <= as_of]
+    if len(past) < 2:
+        return past
+    past.sort(key=_event_time)
+    # the full order differs from the order by time only where two events share an instant
+    previous = past[0].at
+    for event in past[1:]:
+        if event.at == previous:
+            past.sort(key=_event_order)
+            break
+        previous = event.at
+    return past
+
+
+_BY_CHANNEL = "events by channel"
+_NO_EVENTS: tuple[ContactEvent, ...] = ()
+
+#: a time zone list → the zones, the primary zone (UTC when none)
+ZoneInfoOf = tuple[tuple[ZoneInfo, ...], ZoneInfo]
+
+
+@lru_cache(maxsize=4096)
+def zones_of(timezones: tuple[str, ...]) -> ZoneInfoOf:
+    """The account's zones as ``ZoneInfo`` objects and its primary zone (the first; UTC when none)."""
+    zones = tuple(zone(z) for z in timezones)
+    return zones, zones[0] if zones else UTC_ZONE
+
+
+class AccountContext:
+    """Evaluation context of one account at one as-of instant.
+
+    ``events`` (the account's history at or before the as-of instant, in decision order) is put in order
+    when it is first read: most accounts are decided without it. ``memo`` holds what the engine derives
+    from the history for this account (the events a restriction counts, the attempts of an action), each
+    computed once, when first needed.
+    """
+
+    __slots__ = ("account", "values", "scores", "as_of", "today", "zones", "primary_zone", "holds",
+                 "promises", "memo", "has_history", "_history", "_events")
 
     def __init__(self, account: Account, as_of: _dt.datetime, events: Sequence[ContactEvent],
-                 holds: Sequence[Hold], promises: Sequence[Promise]) -> None:
+                 holds: Sequence[Hold], promises: Sequence[Promise], *,
+                 local_dates: dict[ZoneInfo, _dt.date] | None = None) -> None:
+        """``local_dates`` (zone → the as-of date there), when given, is consulted and filled: a caller
+        deciding many accounts at one instant computes each zone's date once."""
         self.account = account
         self.values: dict[str, Any] = dict(account.values)
         self.scores: dict[str, Any] = {}
         self.as_of = as_of
-        self.zones = tuple(zone(z) for z in account.timezones)
-        self.primary_zone = self.zones[0] if self.zones else UTC_ZONE
-        self.today = timecalc.local_day(as_of, self.primary_zone)
-        # events after the as-of instant have not happened yet from the decision's point of view; ties in
-        # time are broken on the event's other columns so the decision never depends on the input order
-        self.events = sorted((e for e in events if e.at <= as_of), key=_event_order)
+        self.zones, primary = zones_of(tuple(account.timezones))
+        self.primary_zone = primary
+        if local_dates is None:
+            self.today = timecalc.local_day(as_of, primary)
+        else:
+            today = local_dates.get(primary)
+            if today is None:
+                today = local_dates[primary] = timecalc.local_day(as_of, primary)
+            self.today = today
+        self._history = events
+        #: whether any event was given (some may lie after the as-of instant)
+        self.has_history = bool(events)
+        self._events: list[ContactEvent] | None = None
         self.holds = tuple(holds)
         self.promises = tuple(promises)
+        self.memo: dict[Any, Any] = {}
+
+    @property
+    def events(self) -> list[ContactEvent]:
+        """The account's history at or before the as-of instant, by time (ties on the other columns)."""
+        events = self._events
+        if events is None:
+            events = self._events = ordered_events(self._history, self.as_of)
+        return events
+
+    def events_on(self, channel: str) -> Sequence[ContactEvent]:
+        """The account's history (as :attr:`events`) on one channel, in the same order."""
+        by_channel: dict[str, list[ContactEvent]] | None = self.memo.get(_BY_CHANNEL)
+        if by_channel is None:
+            # one pass over the history serves every channel asked about
+            by_channel = self.memo[_BY_CHANNEL] = {}
+            for event in self.events:
+                found = by_channel.get(event.channel)
+                if found is None:
+                    by_channel[event.channel] = [event]
+                else:
+                    found.append(event)
+        return by_channel.get(channel, _NO_EVENTS)
 
     # ---- history questions used by expression functions --------------------------------------------
 
     def _outbound(self, channel: str) -> list[ContactEvent]:
-        return [e for e in self.events if e.direction == "outbound" and e.account_id == self.account.account_id
-                and (channel == "any" or e.channel == channel)]
+        key = ("outbound", channel)
+        found: list[ContactEvent] | None = self.memo.get(key)
+        if found is None:
+            own = self.account.account_id
+            found = self.memo[key] = [e for e in self.events
+                                      if e.direction == "outbound" and e.account_id == own
+                                      and (channel == "any" or e.channel == channel)]
+        return found
 
     def attempts(self, channel: str, window: _dt.timedelta) -> int:
         times = [e.at for e in self._outbound(channel)]

@@ -135,23 +135,27 @@ class HistoryIndex:
         self.by_debt: dict[str, list[ContactEvent]] = defaultdict(list)
         self.by_contact: dict[str, list[ContactEvent]] = defaultdict(list)
         for event in events:
-            self.by_account[event.account_id].append(event)
-            self.by_person[event.person_id or event.account_id].append(event)
-            for debt in dict.fromkeys((event.debt_id or event.account_id, *event.debt_ids)):
+            account_id = event.account_id
+            self.by_account[account_id].append(event)
+            self.by_person[event.person_id or account_id].append(event)
+            debt = event.debt_id or account_id
+            if event.debt_ids:
+                for other in dict.fromkeys((debt, *event.debt_ids)):
+                    self.by_debt[other].append(event)
+            else:
                 self.by_debt[debt].append(event)
             if event.contact:
                 self.by_contact[event.contact].append(event)
 
     def for_account(self, account: Account) -> list[ContactEvent]:
-        groups = [self.by_account.get(account.account_id, []), self.by_person.get(account.person, []),
-                  self.by_debt.get(account.debt, [])]
-        if account.phone:
-            groups.append(self.by_contact.get(account.phone, []))
-        unique: dict[int, ContactEvent] = {}
-        for group in groups:
-            for event in group:
-                unique[id(event)] = event
-        return list(unique.values())
+        phone = self.by_contact.get(account.phone) if account.phone else None
+        own = self.by_account.get(account.account_id)
+        groups = [group for group in (own, self.by_person.get(account.person), self.by_debt.get(account.debt), phone)
+                  if group]
+        if len(groups) <= 1:
+            return list(groups[0]) if groups else []
+        # an event reaches the account through several groups: once is enough (events compare by identity)
+        return list({id(event): event for group in groups for event in group}.values())
 
 
 def evaluate_portfolio(program: Program, portfolio: Portfolio, as_of: _dt.datetime, *,

@@ -1,18 +1,22 @@
 """A compiled policy: the evaluation core's entry point.
 
 ``compile_policy`` compiles every expression of a :class:`~collectrules.policy.model.Policy` once (rows
-backend) and every restriction into a check. ``Program.evaluate`` then runs the pipeline for one account, in
-the same order always: derive → scores → segment → experiment arms → ladder and stage → actions due →
-contact restrictions → decision. An experiment arm may send a segment up another ladder (``experiments:``
-in the policy). An expression that fails for an account (division by zero …) becomes an error finding on
-that account's decision, located at the expression, and the run goes on.
+backend), every restriction into a check, and every action into a plan: its reference, its cadence and the
+checks that apply to its channel and subject, in the order a blocked action lists its reasons.
+``Program.evaluate`` then runs the pipeline for one account, in the same order always: derive → scores →
+segment → experiment arms → ladder and stage → actions due → contact restrictions → decision. An
+experiment arm may send a segment up another ladder (``experiments:`` in the policy). An expression that
+fails for an account (division by zero …) becomes an error finding on that account's decision, located at
+the expression, and the run goes on.
+
+Only the actions that are due meet the restrictions, and the account's history is put in order and
+filtered for a restriction only when a due action asks that restriction. A trace is built only on request.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from ..backends.rows import ExprRuntimeError, compile_expr
@@ -22,12 +26,11 @@ from ..registry import Registry
 from . import timecalc
 from .account import Account, AccountContext, ContactEvent, Hold, Promise
 from .decision import ActionRef, BlockedAction, Decision, Finding, Reason, TraceEntry
-from .ladder import action_due, decide_stage
+from .ladder import CompiledAction, CompiledLadder, action_due, decide_stage
 from .restrict import (
     Check,
     CompiledRestriction,
     ExpressionRestriction,
-    blocking_reasons,
     compile_restriction,
     earliest_allowed,
 )
@@ -35,10 +38,64 @@ from .restrict import (
 Evaluator = Callable[[AccountContext], Any]
 
 
-@dataclass(frozen=True)
-class _Compiled:
-    expr: M.Expression
-    run: Evaluator
+class _ActionPlan:
+    """An action of a stage with the checks that judge it, in the order a blocked action lists its reasons:
+    the debtor's opt-out, the contact data its channel needs, then the restrictions that apply to it.
+
+    A check that cannot block a given account (an opt-out check when the debtor opted out of nothing, a cap
+    when the account has no history, a hold restriction when it has no holds) is left out of the checks the
+    account is judged by: the reasons, and so the decision, are the same, with fewer calls.
+    """
+
+    __slots__ = ("compiled", "ref", "restrictions", "_opt_out", "_contact", "_variants")
+
+    def __init__(self, compiled: CompiledAction, opt_out: Check, contact: Check | None,
+                 restrictions: tuple[CompiledRestriction, ...]) -> None:
+        self.compiled = compiled
+        self.ref = compiled.ref
+        self.restrictions = restrictions
+        self._opt_out = opt_out
+        self._contact = contact
+        # by variant (see variant_of)
+        self._variants: list[tuple[Check, ...] | None] = [None] * 8
+
+    @staticmethod
+    def variant_of(ctx: AccountContext) -> int:
+        """Which checks can block for the account: 4 when the debtor opted out of something, + 2 when it has
+        history, + 1 when it has holds."""
+        return (4 if ctx.account.opt_out_channels else 0) + (2 if ctx.has_history else 0) + \
+            (1 if ctx.holds else 0)
+
+    def checks(self, variant: int) -> tuple[Check, ...]:
+        """The checks that may block this action for an account of ``variant`` (:meth:`variant_of`)."""
+        checks = self._variants[variant]
+        if checks is None:
+            checks = self._select(bool(variant & 4), bool(variant & 2), bool(variant & 1))
+            self._variants[variant] = checks
+        return checks
+
+    def _select(self, opted_out: bool, history: bool, holds: bool) -> tuple[Check, ...]:
+        checks: list[Check] = [self._opt_out] if opted_out else []
+        if self._contact is not None:
+            checks.append(self._contact)
+        checks.extend(r.check for r in self.restrictions
+                      if (history or not r.reads_history) and (holds or not r.reads_holds))
+        return tuple(checks)
+
+
+class _LadderPlan:
+    """A compiled ladder with its stages' enter conditions and action plans."""
+
+    __slots__ = ("compiled", "ladder", "id", "stages", "enters", "plans")
+
+    def __init__(self, compiled: CompiledLadder, enters: tuple[Evaluator, ...],
+                 plans: tuple[tuple[_ActionPlan, ...], ...]) -> None:
+        self.compiled = compiled
+        self.ladder = compiled.ladder
+        self.id = compiled.id
+        self.stages = compiled.ladder.stages
+        self.enters = enters
+        self.plans = plans
 
 
 class Program:
@@ -59,18 +116,28 @@ class Program:
             self._scores.append((spec, scorer.prepare(spec.params, self._param_compiler(spec))))
         self._rules = [(r, compiled(r.when)) for r in policy.segments.rules]
         self._cure = compiled(policy.escalation.cure_when) if policy.escalation.cure_when else None
-        self._enters = {ladder.id: [compiled(s.enter) for s in ladder.stages] for ladder in policy.escalation.ladders}
         self._restrictions: list[CompiledRestriction] = [compile_restriction(r, compiled) for r in policy.restrictions]
+        # evaluated once per account that reaches a stage, so a failing block_when is reported (CR502)
+        self._conditions = [r for r in self._restrictions
+                            if isinstance(r, ExpressionRestriction) and r.spec.block_when is not None]
         self._field_names = tuple(policy.fields)
         self._defaults = {name: f.default for name, f in policy.fields.items() if f.default is not None}
+        self._ladders = {ladder.id: self._plan_ladder(ladder, compiled)
+                         for ladder in policy.escalation.ladders}
+        # segment → its ladder: the first ladder that lists it, as Escalation.ladder_for finds it
+        self._ladder_of_segment: dict[str, _LadderPlan] = {}
+        for ladder in policy.escalation.ladders:
+            for segment in ladder.segments:
+                self._ladder_of_segment.setdefault(segment, self._ladders[ladder.id])
         # segment → (experiment, arm id → ladder): the builder allows one experiment per segment
-        self._overrides: dict[str, tuple[M.Experiment, dict[str, M.Ladder]]] = {}
+        self._overrides: dict[str, tuple[M.Experiment, dict[str, _LadderPlan]]] = {}
         for experiment in policy.experiments:
             for arm in experiment.arms:
                 for segment, ladder_id in arm.ladders.items():
                     ladder = policy.escalation.ladder(ladder_id)
                     if ladder is not None:
-                        self._overrides.setdefault(segment, (experiment, {}))[1][arm.id] = ladder
+                        arms = self._overrides.setdefault(segment, (experiment, {}))[1]
+                        arms[arm.id] = self._ladders[ladder.id]
 
     def _param_compiler(self, spec: M.ScoreSpec) -> Callable[..., Evaluator]:
         """Compile a score's param expressions; the policy builder already checked them, so reuse those."""
@@ -82,6 +149,21 @@ class Program:
             return compile_expr(expression.typed, self.registry.functions)
 
         return compile_param
+
+    def _plan_ladder(self, ladder: M.Ladder, compiled: Callable[[M.Expression], Evaluator]) -> _LadderPlan:
+        compiled_ladder = CompiledLadder(ladder)
+        plans = tuple(tuple(self._plan_action(action) for action in actions)
+                      for actions in compiled_ladder.actions)
+        return _LadderPlan(compiled_ladder, tuple(compiled(s.enter) for s in ladder.stages), plans)
+
+    def _plan_action(self, action: CompiledAction) -> _ActionPlan:
+        ref = action.ref
+        channel = self.registry.channels.get(ref.channel)
+        contact = None
+        if channel is not None and channel.needs is not None:
+            contact = _contact_data_check(ref.channel, channel.needs)
+        restrictions = tuple(r for r in self._restrictions if r.applies(ref))
+        return _ActionPlan(action, _opt_out_check(ref.channel), contact, restrictions)
 
     # ---- public API ----------------------------------------------------------------------------------
 
@@ -147,9 +229,12 @@ class Program:
             # a naive time would silently be read in the machine's local zone
             raise DataError("the as-of time must carry a time zone (e.g. 2026-11-23T15:00:00Z)", code="CR607")
         as_of = as_of.astimezone(_dt.UTC)
+        local_dates: dict[Any, _dt.date] = {}
+        run = self._run
         for account in accounts:
-            ctx = AccountContext(account, as_of, history_for(account), holds_for(account), promises_for(account))
-            yield self._run(ctx, trace)
+            ctx = AccountContext(account, as_of, history_for(account), holds_for(account),
+                                 promises_for(account), local_dates=local_dates)
+            yield run(ctx, trace)
 
     def classify(self, account: Account, as_of: _dt.datetime) -> tuple[AccountContext, Decision]:
         """Derived values, scores, segment and experiment arms of one account, without ladder or actions.
@@ -167,71 +252,91 @@ class Program:
 
     # ---- the pipeline --------------------------------------------------------------------------------
 
-    def _eval(self, run: Evaluator, expression: M.Expression, ctx: AccountContext, decision: Decision) -> Any:
-        try:
-            return run(ctx)
-        except ExprRuntimeError as exc:
-            decision.errors.append(Finding("CR502", f"{exc.message} in '{expression.source}'",
-                                           expression.location))
-            return None
-
     def _run(self, ctx: AccountContext, want_trace: bool) -> Decision:
-        policy = self.policy
         decision = Decision(ctx.account.account_id, ctx.as_of)
         trace: list[TraceEntry] | None = [] if want_trace else None
         decision.trace = trace
 
         self._derive_and_score(ctx, decision, trace)
         self._segment(ctx, decision, trace)
-        self._assign_arms(ctx, decision, trace)
-        ladder = None
+        if self._overrides or self.policy.experiments:
+            self._assign_arms(ctx, decision, trace)
+        plan = None
         for segment in decision.segments or ((decision.segment,) if decision.segment else ()):
-            ladder = self._ladder_for(segment, decision)
-            if ladder is not None:
+            plan = self._ladder_for(segment, decision)
+            if plan is not None:
                 break
-        if decision.errors and decision.segment is None and policy.segments.hit_policy == "unique":
+        if decision.errors and decision.segment is None and self.policy.segments.hit_policy == "unique":
             decision.status = "no_ladder"
             return decision
-        if ladder is None:
+        if plan is None:
             decision.status = "no_ladder"
             if trace is not None:
                 trace.append(TraceEntry("ladder", "-", "none", None, f"segment {decision.segment!r} has no ladder"))
             return decision
-        decision.ladder = ladder.id
+        decision.ladder = plan.id
         cured = False
-        if self._cure is not None and policy.escalation.cure_when is not None:
-            cured = self._eval(self._cure, policy.escalation.cure_when, ctx, decision) is True
+        cure = self._cure
+        if cure is not None:
+            cure_when = self.policy.escalation.cure_when
+            assert cure_when is not None
+            try:
+                cured = cure(ctx) is True
+            except ExprRuntimeError as exc:
+                decision.errors.append(Finding("CR502", f"{exc.message} in '{cure_when.source}'",
+                                               cure_when.location))
             if trace is not None:
-                trace.append(TraceEntry("cure", "cure_when", str(cured).lower(), policy.escalation.cure_when.location,
-                                        policy.escalation.cure_when.source))
-        # each condition is evaluated at most once, so the trace below cannot report an error a second time
-        enters = [_once(self._guarded(run, stage.enter, decision))
-                  for run, stage in zip(self._enters[ladder.id], ladder.stages, strict=True)]
-        result = decide_stage(ladder, enters, ctx, cured)
+                trace.append(TraceEntry("cure", "cure_when", str(cured).lower(), cure_when.location,
+                                        cure_when.source))
+        stages = plan.stages
+        target = None
+        entered_values: list[Any] = []
+        if not cured:
+            # every stage's condition, mildest first, each once: the most severe one that holds is the target
+            for index, run in enumerate(plan.enters):
+                try:
+                    value = run(ctx)
+                except ExprRuntimeError as exc:
+                    enter = stages[index].enter
+                    decision.errors.append(Finding("CR502", f"{exc.message} in '{enter.source}'",
+                                                   enter.location))
+                    value = None
+                if value is True:
+                    target = index
+                if trace is not None:
+                    entered_values.append(value)
+        result = decide_stage(plan.compiled, target, ctx, cured)
         decision.status = result.status
         if trace is not None:
-            # a cured account's stage conditions are never evaluated; the trace must not evaluate them either
-            # (an error found only with --trace would make explain disagree with evaluate)
-            for stage, run in zip(ladder.stages, enters, strict=True) if not cured else ():
-                trace.append(TraceEntry("stage", stage.id, str(run(ctx) is True).lower(), stage.location,
+            # a cured account's stage conditions are never evaluated, so the trace shows none
+            for stage, value in zip(stages, entered_values, strict=False):
+                trace.append(TraceEntry("stage", stage.id, str(value is True).lower(), stage.location,
                                         stage.enter.source))
             if result.note:
-                trace.append(TraceEntry("ladder", ladder.id, result.status, ladder.location, result.note))
-        if result.stage_index is None or result.entered is None:
+                trace.append(TraceEntry("ladder", plan.id, result.status, plan.ladder.location, result.note))
+        index = result.stage_index
+        entered = result.entered
+        if index is None or entered is None:
             return decision
-        stage = ladder.stages[result.stage_index]
+        stage = stages[index]
         decision.stage = stage.id
         decision.stage_location = stage.location
-        decision.stage_entered = result.entered
-        decision.day_in_stage = (ctx.today - result.entered).days + 1
-        self._actions(ctx, decision, stage, result.entered, result.paused_until, result.note, trace)
+        decision.stage_entered = entered
+        decision.day_in_stage = (ctx.today - entered).days + 1
+        self._actions(ctx, decision, plan.plans[index], entered, result.paused_until, result.note, trace)
         return decision
 
     def _derive_and_score(self, ctx: AccountContext, decision: Decision,
                           trace: list[TraceEntry] | None) -> None:
+        values = ctx.values
         for derived, run in self._derive:
-            value = self._eval(run, derived.expr, ctx, decision)
-            ctx.values[derived.name] = value
+            try:
+                value = run(ctx)
+            except ExprRuntimeError as exc:
+                decision.errors.append(Finding("CR502", f"{exc.message} in '{derived.expr.source}'",
+                                               derived.expr.location))
+                value = None
+            values[derived.name] = value
             if trace is not None:
                 trace.append(TraceEntry("derive", derived.name, _show(value), derived.location,
                                         derived.expr.source))
@@ -257,32 +362,34 @@ class Program:
                 trace.append(TraceEntry("experiment", experiment.id, arm.id, arm.location,
                                         f"hash bucket {bucket} of 10000"))
 
-    def _ladder_for(self, segment: str, decision: Decision) -> M.Ladder | None:
+    def _ladder_for(self, segment: str, decision: Decision) -> _LadderPlan | None:
         """The segment's ladder, or the one the account's experiment arm sends the segment up instead."""
-        override = self._overrides.get(segment)
-        if override is not None:
-            experiment, ladders = override
-            ladder = ladders.get(decision.experiment_arms[experiment.id])
-            if ladder is not None:
-                return ladder
-        return self.policy.escalation.ladder_for(segment)
-
-    def _guarded(self, run: Evaluator, expression: M.Expression, decision: Decision) -> Evaluator:
-        def guarded(ctx: AccountContext) -> Any:
-            return self._eval(run, expression, ctx, decision)
-        return guarded
+        if self._overrides:
+            override = self._overrides.get(segment)
+            if override is not None:
+                experiment, ladders = override
+                ladder = ladders.get(decision.experiment_arms[experiment.id])
+                if ladder is not None:
+                    return ladder
+        return self._ladder_of_segment.get(segment)
 
     def _segment(self, ctx: AccountContext, decision: Decision, trace: list[TraceEntry] | None) -> None:
         table = self.policy.segments
+        first_only = table.hit_policy == "first"
         matched: list[M.SegmentRule] = []
         for rule, run in self._rules:
-            hit = self._eval(run, rule.when, ctx, decision) is True
+            try:
+                hit = run(ctx) is True
+            except ExprRuntimeError as exc:
+                decision.errors.append(Finding("CR502", f"{exc.message} in '{rule.when.source}'",
+                                               rule.when.location))
+                hit = False
             if trace is not None:
                 trace.append(TraceEntry("segment", rule.id, "match" if hit else "no match", rule.location,
                                         rule.when.source))
             if hit:
                 matched.append(rule)
-                if table.hit_policy == "first":
+                if first_only:
                     break
         if table.hit_policy == "unique" and len(matched) > 1:
             first, second = matched[0], matched[1]
@@ -303,70 +410,67 @@ class Program:
             if trace is not None:
                 trace.append(TraceEntry("segment", table.default, "default", table.location))
 
-    def _actions(self, ctx: AccountContext, decision: Decision, stage: M.Stage, entered: _dt.date,
-                 paused_until: _dt.date | None, note: str | None, trace: list[TraceEntry] | None) -> None:
-        checks: list[Check] = [self._opt_out, self._contact_data]
-        if paused_until is not None:
-            checks.insert(0, _pause_check(paused_until, note or "promise to pay"))
-        for restriction in self._restrictions:
-            checks.append(_applying(restriction))
-            if isinstance(restriction, ExpressionRestriction) and restriction.spec.block_when is not None:
-                # evaluated once here so a failing block_when is reported as an error of this account (CR502)
-                self._eval(restriction.evaluator, restriction.spec.block_when, ctx, decision)
-        for action in sorted(stage.actions, key=lambda a: a.priority):
-            due, why = action_due(action, ctx, entered)
-            ref = ActionRef(action.channel, action.template, action.priority, action.subject, stage.id,
-                            action.cadence.describe(), action.location)
+    def _actions(self, ctx: AccountContext, decision: Decision, plans: tuple[_ActionPlan, ...],
+                 entered: _dt.date, paused_until: _dt.date | None, note: str | None,
+                 trace: list[TraceEntry] | None) -> None:
+        for restriction in self._conditions:
+            _, error = restriction.outcome(ctx)
+            if error is not None:
+                block_when = restriction.spec.block_when
+                assert block_when is not None
+                decision.errors.append(Finding("CR502", f"{error.message} in '{block_when.source}'",
+                                               block_when.location))
+        pause = _pause_check(paused_until, note or "promise to pay") if paused_until is not None else None
+        explain = trace is not None
+        as_of = ctx.as_of
+        variant = -1
+        for plan in plans:
+            compiled = plan.compiled
+            due, why = action_due(compiled, ctx, entered, explain)
             if trace is not None:
-                trace.append(TraceEntry("cadence", f"{action.channel}" + (f":{action.template}" if action.template
-                                                                          else ""),
-                                        "due" if due else "not due", action.location, why))
+                trace.append(TraceEntry("cadence", compiled.label, "due" if due else "not due",
+                                        compiled.action.location, why))
             if not due:
                 continue
-            reasons = blocking_reasons(checks, ctx, ref, ctx.as_of)
+            ref = plan.ref
+            if variant < 0:
+                variant = plan.variant_of(ctx)
+            checks = plan.checks(variant)
+            if pause is not None:
+                checks = (pause, *checks)
+            reasons: list[Reason] = []
+            for check in checks:
+                reason = check(ctx, ref, as_of)
+                if reason is not None:
+                    reasons.append(reason)
             if trace is not None:
-                for restriction in self._restrictions:
-                    if restriction.applies(ref):
-                        hit = next((r for r in reasons if r.restriction == restriction.id), None)
-                        trace.append(TraceEntry("restriction", restriction.id, "blocks" if hit else "allows",
-                                                restriction.location, hit.message if hit else ref.channel))
+                for restriction in plan.restrictions:
+                    hit = next((r for r in reasons if r.restriction == restriction.id), None)
+                    trace.append(TraceEntry("restriction", restriction.id, "blocks" if hit else "allows",
+                                            restriction.location, hit.message if hit else ref.channel))
             if not reasons:
                 decision.due.append(ref)
                 continue
-            nxt = earliest_allowed(checks, ctx, ref, ctx.as_of, reasons)
+            nxt = earliest_allowed(checks, ctx, ref, as_of, reasons)
             decision.blocked.append(BlockedAction(ref, tuple(reasons), nxt))
 
-    @staticmethod
-    def _opt_out(ctx: AccountContext, action: ActionRef, at: _dt.datetime) -> Reason | None:
-        if action.channel in ctx.account.opt_out_channels:
-            return Reason("opt-out", f"the debtor opted out of {action.channel}", None, None)
-        return None
 
-    def _contact_data(self, ctx: AccountContext, action: ActionRef, at: _dt.datetime) -> Reason | None:
-        channel = self.registry.channels.get(action.channel)
-        if channel is None or channel.needs is None:
-            return None
-        if ctx.account.contact_point(channel.needs):
-            return None
-        return Reason("contact-data", f"no {channel.needs} on file for {action.channel}", None, None)
+def _opt_out_check(channel: str) -> Check:
+    reason = Reason("opt-out", f"the debtor opted out of {channel}", None, None)
 
-
-def _once(condition: Evaluator) -> Evaluator:
-    """``condition`` evaluated on its first call only; later calls (same account) return that result."""
-    results: list[Any] = []
-
-    def cached(ctx: AccountContext) -> Any:
-        if not results:
-            results.append(condition(ctx))
-        return results[0]
-    return cached
-
-
-def _applying(restriction: CompiledRestriction) -> Check:
     def check(ctx: AccountContext, action: ActionRef, at: _dt.datetime) -> Reason | None:
-        if not restriction.applies(action):
-            return None
-        return restriction.check(ctx, action, at)
+        return reason if channel in ctx.account.opt_out_channels else None
+    return check
+
+
+def _contact_data_check(channel: str, needs: str) -> Check:
+    reason = Reason("contact-data", f"no {needs} on file for {channel}", None, None)
+    if needs not in ("phone", "email", "address"):
+        # a kind of contact data accounts do not carry is never on file
+        return lambda ctx, action, at: reason
+
+    def check(ctx: AccountContext, action: ActionRef, at: _dt.datetime) -> Reason | None:
+        return None if getattr(ctx.account, needs) else reason
     return check
 
 
@@ -390,4 +494,3 @@ def _show(value: Any) -> str:
 def compile_policy(policy: M.Policy, registry: Registry | None = None) -> Program:
     """Compile a loaded policy for evaluation (with the built-in plugins unless a registry is given)."""
     return Program(policy, registry or Registry.builtin_only())
-

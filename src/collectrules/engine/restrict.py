@@ -7,7 +7,11 @@ that restriction alone allows it (``None`` when that is not foreseeable: an open
 account data). :func:`earliest_allowed` combines all of them by iterating to a fixed point: the candidate
 instant moves to the latest of the blockers' next-allowed instants until every restriction allows it.
 
-History is counted as it stands at the as-of instant: the next-allowed time assumes no new contact.
+History is counted as it stands at the as-of instant: the next-allowed time assumes no new contact. What a
+restriction derives from an account's history (the events it counts, the contacts that start a cool-down,
+the last attempt) is computed once per account, when an action first needs it, and kept in the account
+context's ``memo``. A window's answer depends only on the instant and the zones, so it is kept per
+(instant, zones) for every account that asks again.
 """
 
 from __future__ import annotations
@@ -21,13 +25,18 @@ from ..backends.rows import ExprRuntimeError
 from ..errors import Location
 from ..policy import model as M
 from . import timecalc
-from .account import AccountContext, ContactEvent, zone
+from .account import AccountContext, ContactEvent, local_midnight, zone
 from .decision import ActionRef, Reason
 
 #: fixed-point iterations before giving up on a next-allowed time (each step moves strictly forward)
 MAX_NEXT_ALLOWED_STEPS = 64
+#: answers of a window kept per (instant, zones) before the store is emptied and filled again
+_WINDOW_MEMO_SIZE = 65_536
 
 Check = Callable[[AccountContext, ActionRef, _dt.datetime], Reason | None]
+
+_UTC = _dt.UTC
+_MISSING = object()
 
 
 def _fmt_local(at: _dt.datetime, tz: ZoneInfo) -> str:
@@ -35,26 +44,29 @@ def _fmt_local(at: _dt.datetime, tz: ZoneInfo) -> str:
     return f"{local:%a %Y-%m-%d %H:%M} {local.tzname()}"
 
 
-def _window_next(window: M.Window, zone_: ZoneInfo) -> dict[str, Any]:
-    if window.calendar_days is not None:
-        return {"calendar_days": window.calendar_days, "zone": zone_}
-    return {"sliding": window.sliding}
-
-
 class CompiledRestriction:
     """Base: identity and the reason factory shared by every kind."""
+
+    __slots__ = ("spec", "id", "location", "_explain", "_source")
+
+    #: never blocks an account without contact history
+    reads_history = False
+    #: never blocks an account without holds
+    reads_holds = False
 
     def __init__(self, spec: M.Restriction) -> None:
         self.spec = spec
         self.id = spec.id
         self.location: Location = spec.location
+        self._explain = spec.explain
+        self._source = spec.source
 
     def applies(self, action: ActionRef) -> bool:
         return self.spec.applies_to(action.channel, action.subject)
 
     def reason(self, detail: str, next_allowed: _dt.datetime | None) -> Reason:
-        message = f"{self.spec.explain} ({detail})" if self.spec.explain else detail
-        return Reason(self.id, message, self.location, next_allowed, self.spec.source)
+        message = f"{self._explain} ({detail})" if self._explain else detail
+        return Reason(self.id, message, self.location, next_allowed, self._source)
 
     def check(self, ctx: AccountContext, action: ActionRef, at: _dt.datetime) -> Reason | None:
         raise AssertionError("every restriction kind overrides check()")
@@ -84,18 +96,29 @@ def _key_matches(key: str, event: ContactEvent, ctx: AccountContext) -> bool:
 
 def _filter_events(ctx: AccountContext, key: str, spec: M.EventFilter,
                    default_channels: frozenset[str] | None) -> list[_dt.datetime]:
+    """The times of the account's events that ``spec`` selects for ``key``, in decision order."""
     channels = spec.channels if spec.channels is not None else default_channels
+    direction = spec.direction
+    outcomes = spec.outcomes
+    excluded = spec.exclude_outcomes
+    exclude_consented = spec.exclude_consented
     out = []
-    for event in ctx.events:
-        if spec.direction != "any" and event.direction != spec.direction:
+    if channels is not None and len(channels) == 1:
+        # the events of the one channel, in the same order
+        (channel,) = channels
+        events = ctx.events_on(channel)
+    else:
+        events = ctx.events
+    for event in events:
+        if direction != "any" and event.direction != direction:
             continue
         if channels is not None and event.channel not in channels:
             continue
-        if spec.outcomes is not None and event.outcome not in spec.outcomes:
+        if outcomes is not None and event.outcome not in outcomes:
             continue
-        if event.outcome in spec.exclude_outcomes:
+        if event.outcome in excluded:
             continue
-        if spec.exclude_consented and event.consent:
+        if exclude_consented and event.consent:
             continue
         if not _key_matches(key, event, ctx):
             continue
@@ -106,21 +129,34 @@ def _filter_events(ctx: AccountContext, key: str, spec: M.EventFilter,
 class WindowRestriction(CompiledRestriction):
     """Allowed hours in the debtor's local time (every known zone must allow), and holidays."""
 
+    __slots__ = ("schedule", "calendar", "fixed_zone", "_fixed_zones", "_unknown_zone", "_memo")
+
     def __init__(self, spec: M.Restriction) -> None:
         super().__init__(spec)
         self.schedule = spec.schedule
         self.calendar = timecalc.HolidayCalendar(spec.calendar) if spec.calendar else None
         self.fixed_zone = None if spec.timezone == "debtor" else zone(spec.timezone)
+        self._fixed_zones: tuple[ZoneInfo, ...] = (self.fixed_zone,) if self.fixed_zone else ()
+        self._unknown_zone = self.reason(
+            "the debtor's time zone is unknown, so local hours cannot be respected", None)
+        self._memo: dict[tuple[_dt.datetime, tuple[ZoneInfo, ...]], Reason | None] = {}
 
     def check(self, ctx: AccountContext, action: ActionRef, at: _dt.datetime) -> Reason | None:
-        zones = (self.fixed_zone,) if self.fixed_zone else ctx.zones
+        zones = self._fixed_zones or ctx.zones
         if not zones:
-            if self.schedule is None:
-                # a holiday calendar without hours needs only a local date: without a zone it is taken in UTC
-                zones = (ctx.primary_zone,)
-            else:
-                return self.reason("the debtor's time zone is unknown, so local hours cannot be respected",
-                                   None)
+            if self.schedule is not None:
+                return self._unknown_zone
+            # a holiday calendar without hours needs only a local date: without a zone it is taken in UTC
+            zones = (ctx.primary_zone,)
+        key = (at, zones)
+        found = self._memo.get(key, _MISSING)
+        if found is _MISSING:
+            if len(self._memo) >= _WINDOW_MEMO_SIZE:
+                self._memo.clear()
+            found = self._memo[key] = self._judge(at, zones)
+        return found  # type: ignore[return-value]
+
+    def _judge(self, at: _dt.datetime, zones: tuple[ZoneInfo, ...]) -> Reason | None:
         if timecalc.is_allowed_at(at, zones, self.schedule, self.calendar):
             return None
         nxt = timecalc.next_allowed(at, zones, self.schedule, self.calendar)
@@ -142,66 +178,174 @@ class WindowRestriction(CompiledRestriction):
 class CapRestriction(CompiledRestriction):
     """At most N counted attempts per key within a window."""
 
-    def check(self, ctx: AccountContext, action: ActionRef, at: _dt.datetime) -> Reason | None:
-        spec = self.spec
+    __slots__ = ("_max", "_key", "_count", "_days", "_sliding", "_what", "_period")
+    reads_history = True
+
+    def __init__(self, spec: M.Restriction) -> None:
+        super().__init__(spec)
         assert spec.per is not None and spec.count is not None and spec.max_attempts is not None
-        times = _filter_events(ctx, spec.key, spec.count, spec.channels)
-        window = _window_next(spec.per, ctx.primary_zone)
-        count = timecalc.count_in_window(times, at, **window)
-        if count < spec.max_attempts:
+        self._max = spec.max_attempts
+        self._key = spec.key
+        self._count = spec.count
+        self._days = spec.per.calendar_days
+        self._sliding = spec.per.sliding
+        self._period = spec.per.text
+        self._what = "/".join(sorted(spec.count.channels or spec.channels or ())) or "contact"
+
+    def _counted(self, ctx: AccountContext) -> tuple[list[_dt.datetime], list[_dt.date]]:
+        """The counted events in UTC and, for calendar days, their local dates in the primary zone."""
+        found = ctx.memo.get(self)
+        if found is None:
+            counted = _filter_events(ctx, self._key, self._count, self.spec.channels)
+            times = [t.astimezone(_UTC) for t in counted]
+            tz = ctx.primary_zone
+            days = [t.astimezone(tz).date() for t in times] if self._days is not None else []
+            found = ctx.memo[self] = (times, days)
+        return found  # type: ignore[no-any-return]
+
+    def _count_at(self, times: list[_dt.datetime], days: list[_dt.date], at_utc: _dt.datetime,
+                  tz: ZoneInfo) -> int:
+        """``timecalc.count_in_window``: the counted events within the period that ends at ``at_utc``."""
+        if self._days is not None:
+            # today and the N-1 calendar days before it, in the debtor's primary zone
+            today = at_utc.astimezone(tz).date()
+            first_day = today - _dt.timedelta(days=self._days - 1)
+            return sum(1 for t, d in zip(times, days, strict=True) if t <= at_utc and first_day <= d <= today)
+        assert self._sliding is not None
+        start = at_utc - self._sliding
+        return sum(1 for t in times if start < t <= at_utc)
+
+    def _next_under(self, ctx: AccountContext, times: list[_dt.datetime], days: list[_dt.date],
+                    at_utc: _dt.datetime) -> _dt.datetime:
+        """``timecalc.cap_next_allowed``: the first instant after ``at_utc`` at which an event has left the
+        period and fewer than the limit remain (local midnight N days after its day, or ``event + per``)."""
+        tz = ctx.primary_zone
+        key = (self, "leave")
+        leaves: list[_dt.datetime] | None = ctx.memo.get(key)
+        if leaves is None:
+            if self._days is not None:
+                span = _dt.timedelta(days=self._days)
+                leaves = sorted({local_midnight(d + span, tz) for d in days})
+            else:
+                assert self._sliding is not None
+                leaves = sorted({t + self._sliding for t in times})
+            ctx.memo[key] = leaves
+        for candidate in leaves:
+            if candidate > at_utc and self._count_at(times, days, candidate, tz) < self._max:
+                return candidate
+        # Unreachable: once the last event has left, the count is zero.
+        raise AssertionError("no instant found at which the cap clears")
+
+    def check(self, ctx: AccountContext, action: ActionRef, at: _dt.datetime) -> Reason | None:
+        if not ctx.has_history:
             return None
-        nxt = timecalc.cap_next_allowed(times, at, spec.max_attempts, **window)
-        what = "/".join(sorted(spec.count.channels or spec.channels or ())) or "contact"
-        return self.reason(f"{count} counted {what} attempts per {spec.key} in {spec.per.text}; "
-                           f"the limit is {spec.max_attempts}", nxt)
+        times, days = self._counted(ctx)
+        if len(times) < self._max:
+            return None
+        at_utc = at.astimezone(_UTC)
+        count = self._count_at(times, days, at_utc, ctx.primary_zone)
+        if count < self._max:
+            return None
+        nxt = self._next_under(ctx, times, days, at_utc)
+        return self.reason(f"{count} counted {self._what} attempts per {self._key} in {self._period}; "
+                           f"the limit is {self._max}", nxt)
 
 
 class CooldownRestriction(CompiledRestriction):
     """No contact for a period after a qualifying event (for d/w: the event's day is day 1)."""
 
-    def check(self, ctx: AccountContext, action: ActionRef, at: _dt.datetime) -> Reason | None:
-        spec = self.spec
+    __slots__ = ("_after", "_days", "_sliding", "_outcomes", "_block_text")
+    reads_history = True
+
+    def __init__(self, spec: M.Restriction) -> None:
+        super().__init__(spec)
         assert spec.after is not None and spec.block_for is not None
-        # without its own channels, a cool-down reacts to contacts on the channels it restricts
-        times = _filter_events(ctx, spec.key, spec.after, spec.channels)
-        window = _window_next(spec.block_for, ctx.primary_zone)
+        self._after = spec.after
+        self._days = spec.block_for.calendar_days
+        self._sliding = spec.block_for.sliding
+        self._block_text = spec.block_for.text
+        self._outcomes = "/".join(sorted(spec.after.outcomes)) if spec.after.outcomes else "contact"
+
+    def _ends(self, ctx: AccountContext) -> list[tuple[_dt.datetime, _dt.datetime]]:
+        """(end of the cool-down, the contact that starts it) for every contact that starts one."""
+        found = ctx.memo.get(self)
+        if found is None:
+            # without its own channels, a cool-down reacts to contacts on the channels it restricts
+            times = _filter_events(ctx, self.spec.key, self._after, self.spec.channels)
+            found = ctx.memo[self] = [(self._end(t, ctx.primary_zone), t) for t in times]
+        return found  # type: ignore[no-any-return]
+
+    def _end(self, event_at: _dt.datetime, tz: ZoneInfo) -> _dt.datetime:
+        """``timecalc.cooldown_until``: local midnight after day N, or ``event + sliding``."""
+        if self._days is not None:
+            return local_midnight(event_at.astimezone(tz).date() + _dt.timedelta(days=self._days), tz)
+        assert self._sliding is not None
+        return event_at.astimezone(_UTC) + self._sliding
+
+    def check(self, ctx: AccountContext, action: ActionRef, at: _dt.datetime) -> Reason | None:
+        if not ctx.has_history:
+            return None
         until = None
         trigger = None
-        for event_at in times:
-            end = timecalc.cooldown_until(event_at, **window)
+        for end, event_at in self._ends(ctx):
             if at < end and (until is None or end > until):
                 until, trigger = end, event_at
         if until is None or trigger is None:
             return None
-        outcomes = "/".join(sorted(spec.after.outcomes)) if spec.after.outcomes else "contact"
-        return self.reason(f"{outcomes} at {_fmt_local(trigger, ctx.primary_zone)} starts a {spec.block_for.text} "
-                           f"cool-down", until)
+        return self.reason(f"{self._outcomes} at {_fmt_local(trigger, ctx.primary_zone)} starts a "
+                           f"{self._block_text} cool-down", until)
 
 
 class GapRestriction(CompiledRestriction):
     """A minimum time between outbound attempts on the restriction's channels."""
 
-    def check(self, ctx: AccountContext, action: ActionRef, at: _dt.datetime) -> Reason | None:
-        spec = self.spec
+    __slots__ = ("_gap", "_gap_text")
+    reads_history = True
+
+    def __init__(self, spec: M.Restriction) -> None:
+        super().__init__(spec)
         assert spec.min_gap is not None
-        channels = spec.channels
-        last = None
-        for event in reversed(ctx.events):
-            # per person: two accounts of one debtor share the gap
-            if event.direction == "outbound" and _key_matches("person", event, ctx) \
-                    and (channels is None or event.channel in channels):
-                last = event
-                break
-        if last is None or at >= last.at + spec.min_gap:
+        self._gap = spec.min_gap
+        self._gap_text = _duration_text(spec.min_gap)
+
+    def _last(self, ctx: AccountContext) -> ContactEvent | None:
+        found = ctx.memo.get(self, _MISSING)
+        if found is _MISSING:
+            channels = self.spec.channels
+            found = None
+            if channels is not None and len(channels) == 1:
+                (channel,) = channels
+                events = ctx.events_on(channel)
+            else:
+                events = ctx.events
+            for event in reversed(events):
+                # per person: two accounts of one debtor share the gap
+                if event.direction == "outbound" and _key_matches("person", event, ctx) \
+                        and (channels is None or event.channel in channels):
+                    found = event
+                    break
+            ctx.memo[self] = found
+        return found  # type: ignore[return-value]
+
+    def check(self, ctx: AccountContext, action: ActionRef, at: _dt.datetime) -> Reason | None:
+        if not ctx.has_history:
+            return None
+        last = self._last(ctx)
+        if last is None or at >= last.at + self._gap:
             return None
         return self.reason(f"last {last.channel} attempt at {_fmt_local(last.at, ctx.primary_zone)}; "
-                           f"the minimum gap is {_duration_text(spec.min_gap)}", last.at + spec.min_gap)
+                           f"the minimum gap is {self._gap_text}", last.at + self._gap)
 
 
 class HoldRestriction(CompiledRestriction):
     """Holds from the holds file block the channels they cover, except the listed actions."""
 
+    __slots__ = ()
+    reads_holds = True
+
     def check(self, ctx: AccountContext, action: ActionRef, at: _dt.datetime) -> Reason | None:
+        if not ctx.holds:
+            return None
         spec = self.spec
         for exception in spec.exceptions:
             if exception.channel == action.channel and exception.template in (None, action.template):
@@ -221,23 +365,40 @@ class HoldRestriction(CompiledRestriction):
 
 
 class ExpressionRestriction(CompiledRestriction):
-    """``block_when``: blocks while a condition on the account holds."""
+    """``block_when``: blocks while a condition on the account holds.
+
+    The condition reads account data as of the decision, so it is evaluated once per account
+    (:meth:`outcome`) and every check of every action reuses that result.
+    """
+
+    __slots__ = ("evaluator", "_holds")
 
     def __init__(self, spec: M.Restriction, evaluator: Callable[[AccountContext], Any]) -> None:
         super().__init__(spec)
+        assert spec.block_when is not None
         self.evaluator = evaluator
+        self._holds = self.reason(f"{spec.block_when.source} is true", None)
+
+    def outcome(self, ctx: AccountContext) -> tuple[Any, ExprRuntimeError | None]:
+        """The condition's value for the account, or the error evaluating it raised."""
+        found = ctx.memo.get(self)
+        if found is None:
+            try:
+                found = (self.evaluator(ctx), None)
+            except ExprRuntimeError as exc:
+                found = (None, exc)
+            ctx.memo[self] = found
+        return found  # type: ignore[no-any-return]
 
     def check(self, ctx: AccountContext, action: ActionRef, at: _dt.datetime) -> Reason | None:
         assert self.spec.block_when is not None
-        # the condition reads account data as of the decision; it cannot be projected forward
-        try:
-            value = self.evaluator(ctx)
-        except ExprRuntimeError as exc:
+        value, error = self.outcome(ctx)
+        if error is not None:
             # a contact restriction that cannot be evaluated blocks rather than allow what it may forbid; the
             # program reports the failure as an error of the account
-            return self.reason(f"{self.spec.block_when.source} could not be evaluated: {exc.message}", None)
+            return self.reason(f"{self.spec.block_when.source} could not be evaluated: {error.message}", None)
         if value is True:
-            return self.reason(f"{self.spec.block_when.source} is true", None)
+            return self._holds
         return None
 
 

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import IO, Any
 
-from ..engine.decision import Decision
+from ..engine.decision import Decision, iso_utc, plain_value
 
 OUTPUT_FORMATS = ("jsonl", "csv", "parquet")
 
@@ -21,21 +21,29 @@ FLAT_COLUMNS = ("account_id", "as_of", "segment", "segment_rule", "ladder", "sta
                 "scores_json")
 
 
+#: ``json.dumps(..., separators=(",", ":"))`` without building an encoder per call
+_ENCODE = json.JSONEncoder(separators=(",", ":")).encode
+
+
 def flat_row(decision: Decision) -> dict[str, Any]:
-    data = decision.to_dict()
-    due = ";".join(f"{a['channel']}" + (f":{a['template']}" if a["template"] else "") for a in data["due"])
-    blocked = ";".join(f"{b['channel']}[" + ",".join(r["restriction"] for r in b["blocked_by"]) + "]"
-                       for b in data["blocked"])
-    next_allowed = ";".join(f"{b['channel']}={b['next_allowed'] or 'unknown'}" for b in data["blocked"])
+    """One row per account: the fields of :meth:`Decision.to_dict` that are not lists, the due and blocked
+    actions summarised as text, and the full lists as JSON text."""
+    due = decision.due
+    blocked = decision.blocked
     return {
-        "account_id": data["account_id"], "as_of": data["as_of"], "segment": data["segment"],
-        "segment_rule": data["segment_rule"], "ladder": data["ladder"], "stage": data["stage"],
-        "stage_entered": data["stage_entered"], "day_in_stage": data["day_in_stage"], "status": data["status"],
-        "due": due, "blocked": blocked, "next_allowed": next_allowed,
-        "errors": ";".join(f"{e['code']}: {e['message']}" for e in data["errors"]),
-        "due_json": json.dumps(data["due"], separators=(",", ":")),
-        "blocked_json": json.dumps(data["blocked"], separators=(",", ":")),
-        "scores_json": json.dumps(data["scores"], separators=(",", ":")),
+        "account_id": decision.account_id, "as_of": iso_utc(decision.as_of), "segment": decision.segment,
+        "segment_rule": decision.segment_rule, "ladder": decision.ladder, "stage": decision.stage,
+        "stage_entered": decision.stage_entered.isoformat() if decision.stage_entered else None,
+        "day_in_stage": decision.day_in_stage, "status": decision.status,
+        "due": ";".join([a.channel + (f":{a.template}" if a.template else "") for a in due]),
+        "blocked": ";".join([f"{b.action.channel}[" + ",".join([r.restriction for r in b.reasons]) + "]"
+                             for b in blocked]),
+        "next_allowed": ";".join([f"{b.action.channel}={iso_utc(b.next_allowed) or 'unknown'}"
+                                  for b in blocked]),
+        "errors": ";".join([f"{e.code}: {e.message}" for e in decision.errors]),
+        "due_json": _ENCODE([a.to_dict() for a in due]) if due else "[]",
+        "blocked_json": _ENCODE([b.to_dict() for b in blocked]) if blocked else "[]",
+        "scores_json": _ENCODE({k: plain_value(v) for k, v in decision.scores.items()}),
     }
 
 
