@@ -18,7 +18,7 @@ from typing import Any
 
 import click
 
-from .common import input_options, load_program, parse_as_of
+from .common import input_options, parse_as_of
 
 
 @click.command("evaluate")
@@ -61,11 +61,8 @@ def command(policy: Path, accounts: Path, history: Path | None, holds: Path | No
 
     when = parse_as_of(as_of)
     _check_dispatch_options(do_dispatch, send, retry_in_doubt, ledger_path)
-    pm = None
-    if do_dispatch:
-        program, pm = _load_program_and_plugins(policy, plugin_dirs, plugin_modules)
-    else:
-        program = load_program(policy, plugin_dirs, plugin_modules)
+    # the plugin manager is kept: the lifecycle and dispatch hooks are called on it
+    program, pm = _load_program_and_plugins(policy, plugin_dirs, plugin_modules)
     check_reporter(summary_format, program.registry.reporters)
     frame_run = _frame_run(engine, program, accounts, history, holds, promises, when,
                            rows_only=trace or do_dispatch or ledger_path is not None)
@@ -78,7 +75,10 @@ def command(policy: Path, accounts: Path, history: Path | None, holds: Path | No
     if fmt == "parquet" and output is None:
         raise click.UsageError("--format parquet needs an output file (-o)")
     writer = DecisionWriter(fmt, output, None if output else sys.stdout)
+    pm.hook.collectrules_before_evaluate(policy=program.policy, as_of=when)
     decisions = frame_run[1] if frame_run else evaluate_portfolio(program, portfolio, when, trace=trace)
+    if pm.hook.collectrules_after_decision.get_hookimpls():
+        decisions = _after_each(decisions, pm.hook.collectrules_after_decision)
     due: list[Any] | None = [] if do_dispatch else None
     summary = _run(decisions, writer, len(portfolio.accounts), due)
     writer.close()
@@ -97,6 +97,13 @@ def command(policy: Path, accounts: Path, history: Path | None, holds: Path | No
     if ledger is not None:
         ledger.close()
     raise SystemExit(1 if failed else 0)
+
+
+def _after_each(decisions: Any, hook: Any) -> Any:
+    """Hand every decision to the plugins' after-decision hooks, in input order, before it is written."""
+    for decision in decisions:
+        hook(decision=decision)
+        yield decision
 
 
 def _frame_run(engine: str | None, program: Any, accounts: Path, history: Path | None, holds: Path | None,
@@ -136,7 +143,7 @@ def _check_dispatch_options(do_dispatch: bool, send: bool, retry_in_doubt: bool,
 
 def _load_program_and_plugins(policy: Path, plugin_dirs: tuple[Path, ...], plugin_modules: tuple[str, ...]
                               ) -> tuple[Any, Any]:
-    """Like :func:`load_program`, keeping the plugin manager: dispatch calls its hooks."""
+    """Load the policy with every plugin discovered, keeping the plugin manager for the lifecycle hooks."""
     from ..engine.program import Program
     from ..errors import PolicySchemaError
     from ..plugins import get_plugin_manager
