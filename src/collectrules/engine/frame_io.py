@@ -229,6 +229,8 @@ def _frame_value(value: object, kind: ValueKind, item_kind: ValueKind | None = N
         return str(value)
     if kind is ValueKind.DATETIME:
         assert isinstance(value, _dt.datetime)
+        if not isinstance(value.tzinfo, _dt.timezone):
+            _require_fixed_zone(str(getattr(value.tzinfo, "key", value.tzinfo)))
         offset = value.utcoffset()
         return {"at": value.astimezone(_dt.UTC), "off": int(offset.total_seconds()) if offset else 0}
     if kind is ValueKind.DURATION:
@@ -630,6 +632,7 @@ def _check_typed(column: pl.Expr, spec: ColumnSpec, dtype: pl.DataType) -> _Chec
         return _Checked(column, never) if kind is ValueKind.DATE else _Checked(nothing, always)
     if isinstance(dtype, pl.Datetime) and kind is ValueKind.DATETIME:
         assert dtype.time_zone is not None
+        _require_fixed_zone(dtype.time_zone)
         local = column.dt.convert_time_zone(dtype.time_zone)
         offset = (local.dt.base_utc_offset() + local.dt.dst_offset()).dt.total_seconds().cast(pl.Int32)
         instant = column.dt.convert_time_zone("UTC").dt.cast_time_unit("us")
@@ -637,6 +640,19 @@ def _check_typed(column: pl.Expr, spec: ColumnSpec, dtype: pl.DataType) -> _Chec
     if isinstance(dtype, pl.Datetime):
         return _Checked(nothing, always)
     raise _Irregular
+
+
+def _require_fixed_zone(zone: str) -> None:
+    """Date-times read with a named zone (Europe/Paris) move and compare by wall clock in Python when they
+    share the zone; the frame backend keeps instants and offsets, so it takes only UTC columns."""
+    if zone not in UTC_NAMES:
+        from ..backends.frame import FrameUnsupported
+
+        raise FrameUnsupported(f"date-times in the time zone {zone!r} (only UTC date-times are read as frames)")
+
+
+UTC_NAMES = frozenset({"UTC", "Etc/UTC", "Etc/UCT", "UCT", "Etc/GMT", "GMT", "Etc/Zulu", "Zulu", "Etc/Universal",
+                       "Universal"})
 
 
 def _zone_known(name: str) -> bool:

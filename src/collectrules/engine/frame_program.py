@@ -9,10 +9,11 @@ the wording of reasons and the fixed point that finds next-allowed times.
 
 How the per-account work is vectorised:
 
-* **History.** Each account sees the union of the events of its account, person, debt and phone (as
-  :class:`~collectrules.engine.portfolio.HistoryIndex` builds it), ordered by time, then by the group that
-  brought the event in, then by file order; the union is one join per group. Caps, cool-downs, gaps,
-  cadences and the history functions are joins and aggregations over it.
+* **History.** Each account sees the union of the events of its account, person, debts and phone (as
+  :class:`~collectrules.engine.portfolio.HistoryIndex` builds it), ordered as
+  :class:`~collectrules.engine.account.AccountContext` orders them (by time, ties broken on the other
+  columns); the union is one join per group. Caps, cool-downs, gaps, cadences and the history functions
+  are joins and aggregations over it.
 * **Local time.** Rows are partitioned by time zone (the number of distinct zones is small) and converted
   with Polars' time-zone support per partition. A local midnight that does not exist (a DST gap at
   midnight) resolves to the transition instant, found by bisection as in :mod:`~collectrules.engine.timecalc`.
@@ -26,15 +27,16 @@ How the per-account work is vectorised:
   rounds over the still-blocked actions, with the same limit of
   :data:`~collectrules.engine.restrict.MAX_NEXT_ALLOWED_STEPS` steps.
 
-What is computed in Python, once and never per account: each zone's offset transitions over the period,
-each holiday calendar's table of dates and names for the years in range (the ``holidays`` package has no
-vectorised form), the as-of date per distinct zone, and the static tables of actions and restrictions.
+What is computed in Python: once per zone, its offset transitions over the period and the as-of date;
+once per holiday calendar and year, its table of dates and names (the ``holidays`` package has no vectorised
+form); once per policy, the static tables of actions and restrictions. One step is computed in Python for
+each account because Polars has no expression for it: the SHA-256 hash that assigns an account to the arm
+of a champion/challenger experiment (:meth:`~collectrules.policy.model.Experiment.arm_for`).
 
 What is not covered: a plugin's function, a scorer other than the built-in ``scorecard`` and ``logistic``,
 and fields named like standard columns with another type raise :class:`FrameUnsupported` when compiling;
-data beyond the emulated ranges (see :mod:`collectrules.backends.frame`) raises it when evaluating. The
-caller then uses the rows backend. A ``block_when`` that fails for an account that has an action it applies
-to raises :class:`~collectrules.backends.rows.ExprRuntimeError`, as the rows backend does.
+data beyond the emulated ranges (see :mod:`collectrules.backends.frame`) and date-times in a named zone
+other than UTC raise it when evaluating. The caller then uses the rows backend.
 """
 
 from __future__ import annotations
@@ -170,30 +172,35 @@ def _local_midnights(frame: pl.DataFrame, day_column: str, zone_column: str, out
     # midnight falls in a spring-forward gap: the day starts at the transition instant
     frame = frame.with_row_index("#mid")
     gaps = frame.filter(pl.col(day_column).is_not_null() & pl.col(out).is_null())
-    fixed = _per_zone(gaps, zone_column, lambda zone: {"#fix": _gap_transition(pl.col(day_column), zone)})
+    parts = [_gap_transitions(part, day_column, zone or "UTC")
+             for (zone,), part in gaps.partition_by(zone_column, as_dict=True).items()]
+    fixed = pl.concat(parts, how="vertical")
     frame = frame.join(fixed.select("#mid", "#fix"), on="#mid", how="left")
     return frame.with_columns(pl.coalesce(out, "#fix").alias(out)).drop("#mid", "#fix")
 
 
-def _gap_transition(day: pl.Expr, zone: str) -> pl.Expr:
-    """The first instant after a wall time that falls in a gap (timecalc._resolve_local's bisection)."""
-    wall_us = day.cast(pl.Datetime("us")).cast(I64)
-    probe_before = (wall_us - 36 * 3_600_000_000).cast(UTC_US)
-    probe_after = (wall_us + 36 * 3_600_000_000).cast(UTC_US)
-    offset_before = _offset_seconds(probe_before, zone)
-    offset_after = _offset_seconds(probe_after, zone)
-    low = wall_us // 1_000_000 - pl.max_horizontal(offset_before, offset_after)
-    high = wall_us // 1_000_000 - pl.min_horizontal(offset_before, offset_after)
-    start_offset = _offset_seconds((low * 1_000_000).cast(UTC_US), zone)
+def _gap_transitions(gaps: pl.DataFrame, day_column: str, zone: str) -> pl.DataFrame:
+    """For wall times (local midnights) that fall in a gap: the transition instant ending the gap, ``#fix``.
+
+    The bisection of timecalc._resolve_local: between the wall time read with the later offset and with the
+    earlier one, to the second, for the first instant whose offset differs from the start's.
+    """
+    wall_us = pl.col(day_column).cast(pl.Datetime("us")).cast(I64)
+    offset_before = _offset_seconds((wall_us - 36 * 3_600_000_000).cast(UTC_US), zone)
+    offset_after = _offset_seconds((wall_us + 36 * 3_600_000_000).cast(UTC_US), zone)
+    gaps = gaps.with_columns(
+        (wall_us // 1_000_000 - pl.max_horizontal(offset_before, offset_after)).alias("#lo"),
+        (wall_us // 1_000_000 - pl.min_horizontal(offset_before, offset_after)).alias("#hi"))
+    gaps = gaps.with_columns(_offset_seconds((pl.col("#lo") * 1_000_000).cast(UTC_US), zone).alias("#o0"))
+    low, high = pl.col("#lo"), pl.col("#hi")
     for _ in range(20):
+        # one step per with_columns: the two bounds each read the other, so nesting would double each step
         middle = low + (high - low) // 2
-        same = _offset_seconds((middle * 1_000_000).cast(UTC_US), zone) == start_offset
+        same = _offset_seconds((middle * 1_000_000).cast(UTC_US), zone) == pl.col("#o0")
         moving = (high - low) > 1
-        low, high = (
-            pl.when(moving & same).then(middle).otherwise(low),
-            pl.when(moving & ~same).then(middle).otherwise(high),
-        )
-    return (high * 1_000_000).cast(UTC_US)
+        gaps = gaps.with_columns(pl.when(moving & same).then(middle).otherwise(low).alias("#lo"),
+                                 pl.when(moving & ~same).then(middle).otherwise(high).alias("#hi"))
+    return gaps.with_columns((pl.col("#hi") * 1_000_000).cast(UTC_US).alias("#fix"))
 
 
 def _local_columns(
@@ -523,7 +530,9 @@ class _Run:
         self.raw_holds = holds
         self.raw_promises = promises
         self.error_columns: list[str] = []
-        self._transitions: dict[tuple[str, _dt.date, _dt.date], pl.DataFrame] = {}
+        # per zone, and per (restriction, zone): the first and last day covered, and the table
+        self._transitions: dict[str, tuple[_dt.date, _dt.date, pl.DataFrame]] = {}
+        self._intervals: dict[tuple[int, str], tuple[_dt.date, _dt.date, pl.DataFrame]] = {}
         self._holiday_tables: dict[str, pl.DataFrame] = {}
         self._holiday_years: dict[str, set[int]] = {}
 
@@ -1887,7 +1896,7 @@ class _Run:
         for key in blocked["#wkey"].unique().to_list():
             zones = key.split(";")
             per_zone = [
-                self._zone_intervals(spec, zone, first_day, last_day) for zone in dict.fromkeys(zones)
+                self._zone_intervals(index, spec, zone, first_day, last_day) for zone in dict.fromkeys(zones)
             ]
             intervals = per_zone[0] if len(per_zone) == 1 else _intersect(per_zone)
             tables.append(intervals.with_columns(pl.lit(key).alias("#wkey")))
@@ -1909,10 +1918,25 @@ class _Run:
         )
 
     def _zone_intervals(
+        self, index: int, spec: M.Restriction, zone: str, first_day: _dt.date, last_day: _dt.date
+    ) -> pl.DataFrame:
+        """The UTC intervals [start, end) in which ``zone`` allows contact under the window, covering local
+        days first_day..last_day (a table built for more days serves: the next opening is searched from an
+        instant on, up to a horizon inside the days asked for)."""
+        cached = self._intervals.get((index, zone))
+        if cached is not None and cached[0] <= first_day and last_day <= cached[1]:
+            return cached[2]
+        if cached is not None:
+            first_day, last_day = min(first_day, cached[0]), max(last_day, cached[1])
+        table = self._build_zone_intervals(spec, zone, first_day, last_day)
+        self._intervals[(index, zone)] = (first_day, last_day, table)
+        return table
+
+    def _build_zone_intervals(
         self, spec: M.Restriction, zone: str, first_day: _dt.date, last_day: _dt.date
     ) -> pl.DataFrame:
-        """The UTC intervals [start, end) in which ``zone`` allows contact under the window, for local days
-        first_day..last_day: each local window's preimage under the zone's offsets, holidays left out."""
+        """Each local window's preimage under the zone's offsets, for local days first_day..last_day,
+        holidays left out."""
         days = pl.DataFrame({"#day": pl.date_range(first_day, last_day, "1d", eager=True)})
         days = days.with_columns((pl.col("#day").dt.weekday() - 1).cast(I32).alias("#wd"))
         if spec.calendar:
@@ -1946,11 +1970,13 @@ class _Run:
         ).sort("#istart")
 
     def _offset_pieces(self, zone: str, first: _dt.date, last: _dt.date) -> pl.DataFrame:
-        """Stretches [from, to) (µs) of constant UTC offset (seconds) of a zone, UTC days first..last."""
-        key = (zone, first, last)
-        cached = self._transitions.get(key)
+        """Stretches [from, to) (µs) of constant UTC offset (seconds) of a zone, covering UTC days first..last
+        (a table computed for a wider span is reused)."""
+        cached = self._transitions.get(zone)
+        if cached is not None and cached[0] <= first and last <= cached[1]:
+            return cached[2]
         if cached is not None:
-            return cached
+            first, last = min(first, cached[0]), max(last, cached[1])
         start = _dt.datetime.combine(first, _dt.time(0), tzinfo=_dt.UTC)
         end = _dt.datetime.combine(last, _dt.time(0), tzinfo=_dt.UTC)
         probes = pl.DataFrame({"#t": pl.datetime_range(start, end, "1h", time_zone="UTC", eager=True)})
@@ -1988,7 +2014,7 @@ class _Run:
             ]
         )
         pieces = pieces.with_columns(pl.col("#from").shift(-1).fill_null(end_us).alias("#to"))
-        self._transitions[key] = pieces
+        self._transitions[zone] = (first, last, pieces)
         return pieces
 
     # ---- caps, cool-downs, gaps, holds ---------------------------------------------------------------
@@ -2214,6 +2240,12 @@ def _text_list(raw: pl.DataFrame, name: str) -> pl.Expr:
     return column.cast(pl.List(pl.String)).fill_null([])
 
 
+def _require_fixed_zone(zone: str) -> None:
+    from .frame_io import _require_fixed_zone as require
+
+    require(zone)
+
+
 def _missing(value: pl.Expr) -> pl.Expr:
     return value.is_null() | (value == "")
 
@@ -2359,6 +2391,7 @@ def _instant_and_offset(raw: pl.DataFrame, name: str) -> tuple[pl.Expr, pl.Expr]
     if isinstance(dtype, pl.Datetime):
         if dtype.time_zone is None:
             raise ValueError(f"column {name!r} holds date-times without a time zone")
+        _require_fixed_zone(dtype.time_zone)
         local = column.dt.convert_time_zone(dtype.time_zone)
         offset = (local.dt.base_utc_offset() + local.dt.dst_offset()).dt.total_seconds().cast(I32)
         return column.dt.convert_time_zone("UTC").dt.cast_time_unit("us"), offset
@@ -2427,6 +2460,7 @@ def _to_frame(column: pl.Expr, dtype: pl.DataType, vtype: T.Type) -> tuple[pl.Ex
         if isinstance(dtype, pl.Struct):
             return column, None
         if isinstance(dtype, pl.Datetime) and dtype.time_zone is not None:
+            _require_fixed_zone(dtype.time_zone)
             local = column.dt.convert_time_zone(dtype.time_zone)
             offset = (local.dt.base_utc_offset() + local.dt.dst_offset()).dt.total_seconds().cast(I32)
             return pl.when(column.is_not_null()).then(
