@@ -509,7 +509,7 @@ def policies(draw: Any) -> dict[str, Any]:
 def restriction(draw: Any, ident: str, exprs: Exprs) -> dict[str, Any]:
     kind = draw(
         st.sampled_from(
-            ["window", "window", "calendar", "cap", "cap", "cooldown", "gap", "hold", "expression"]
+            ["window", "window", "calendar", "cap", "cap", "cooldown", "gap", "hold", "hold", "expression"]
         )
     )
     spec: dict[str, Any] = {"id": ident}
@@ -657,6 +657,7 @@ def portfolios(draw: Any, stage_ids: list[str], as_of: _dt.datetime) -> dict[str
     persons = ["P1", "P2", ""]
     phones = ["+1555", "+1666", ""]
     day = st.integers(-40, 10).map(lambda n: (as_of.date() + _dt.timedelta(days=n)).isoformat())
+    past = st.integers(-40, 0).map(lambda n: (as_of.date() + _dt.timedelta(days=n)).isoformat())
     decimal_text = st.sampled_from(
         ["0", "1250.00", "2500", "-3.5", "0.001", "99999.9999", "1e3", "5.", ".5", "4999.995", "0.00"]
     )
@@ -729,17 +730,20 @@ def portfolios(draw: Any, stage_ids: list[str], as_of: _dt.datetime) -> dict[str
             "subject",
         ]
     ]
-    for _ in range(draw(st.integers(0, 25))):
-        at = as_of - _dt.timedelta(minutes=draw(st.integers(-600, 60 * 24 * 16)))
+    # events cluster on the first accounts and the last days, so that caps, cool-downs and gaps block
+    busy = account_ids[:2]
+    recent = st.integers(-600, 60 * 24 * 3) | st.integers(-600, 60 * 24 * 16)
+    for _ in range(draw(st.integers(0, 30))):
+        at = as_of - _dt.timedelta(minutes=draw(recent))
         offset = draw(st.sampled_from(["Z", "+02:00", "-03:00"]))
         local = at.astimezone(_dt.timezone(_dt.timedelta(hours={"Z": 0, "+02:00": 2, "-03:00": -3}[offset])))
         history.append(
             [
-                draw(st.sampled_from([*account_ids, "OTHER"])),
+                draw(st.sampled_from([*busy, *busy, *account_ids, "OTHER"])),
                 draw(st.sampled_from(persons)),
                 draw(st.sampled_from(["", "D1"])),
                 draw(st.sampled_from(phones)),
-                draw(st.sampled_from(CHANNELS)),
+                draw(st.sampled_from(["phone", "phone", "sms", *CHANNELS])),
                 draw(st.sampled_from(["outbound", "outbound", "inbound"])),
                 draw(st.sampled_from(OUTCOMES)),
                 local.strftime("%Y-%m-%dT%H:%M:%S") + offset,
@@ -754,8 +758,8 @@ def portfolios(draw: Any, stage_ids: list[str], as_of: _dt.datetime) -> dict[str
             [
                 draw(st.sampled_from(account_ids)),
                 draw(st.sampled_from(["dispute", "cease", "bankruptcy"])),
-                draw(day),
-                draw(st.one_of(st.just(""), day)),
+                draw(past),
+                draw(st.one_of(st.just(""), st.just(""), day)),
                 draw(st.sampled_from(["", "phone", "letter;sms"])),
                 "n",
             ]
@@ -997,3 +1001,105 @@ def test_strings_compare_by_code_point() -> None:
     assert both("lower(s) == t", s="ΣΑΣ", t="σας") == (True, True)
     assert both("upper(s)", s="straße") == ("STRASSE", "STRASSE")
     assert both("len(s)", s="\U0001f600x") == (2, 2)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# wiring: the CLI's engines, the refusal that hands a policy to the rows backend, writing decision frames
+
+PLUGIN_FUNCTION = '''
+from decimal import Decimal
+
+from collectrules import hookimpl
+from collectrules.lang.functions import NUMBER, Function
+
+
+@hookimpl
+def collectrules_register_functions(register):
+    register(Function("double", (NUMBER,), lambda types: types[0], lambda x: x * 2, doc="Twice the number."))
+'''
+
+PLUGIN_POLICY = """apiVersion: collectrules/v1
+kind: Policy
+metadata: {name: doubled, version: "1"}
+fields: {dpd: int}
+derive: {twice: double(dpd)}
+segments:
+  rules: [{id: late, when: twice > 60}]
+  default: early
+"""
+
+
+def _cli(args: list[str]) -> Any:
+    from click.testing import CliRunner
+
+    from collectrules.cli import _attach, cli
+
+    _attach()
+    return CliRunner().invoke(cli, args)
+
+
+def test_cli_engines_write_the_same_decisions(tmp_path: Path) -> None:
+    data = ROOT / "policies" / "data"
+    lines = (data / "accounts.csv").read_text(encoding="utf-8").splitlines(keepends=True)
+    accounts = tmp_path / "accounts.csv"
+    accounts.write_text("".join(lines[:301]), encoding="utf-8")
+    common = [str(ROOT / "policies" / "consumer-lending.yaml"), "--accounts", str(accounts),
+              "--history", str(data / "history.csv"), "--holds", str(data / "holds.csv"),
+              "--promises", str(data / "promises.csv"), "--as-of", "2026-11-23T15:00:00Z"]
+    written = {}
+    for engine in ("rows", "frame", None):
+        out = tmp_path / f"{engine}.jsonl"
+        result = _cli(["evaluate", *common, "-o", str(out), *(["--engine", engine] if engine else [])])
+        assert result.exit_code == 0, result.output
+        written[engine] = out.read_bytes()
+    assert len(written["rows"].splitlines()) == 300
+    assert written["frame"] == written["rows"] == written[None]
+
+
+def test_plugin_function_makes_the_cli_use_rows(tmp_path: Path, monkeypatch: Any) -> None:
+    (tmp_path / "policy.yaml").write_text(PLUGIN_POLICY, encoding="utf-8")
+    (tmp_path / "plugins").mkdir()
+    (tmp_path / "plugins" / "doubling.py").write_text(PLUGIN_FUNCTION, encoding="utf-8")
+    (tmp_path / "accounts.csv").write_text("account_id,dpd\nA1,10\nA2,40\n", encoding="utf-8")
+    monkeypatch.setenv("COLLECTRULES_DISABLE_PLUGIN_AUTOLOAD", "1")
+    args = ["evaluate", str(tmp_path / "policy.yaml"), "--accounts", str(tmp_path / "accounts.csv"),
+            "--as-of", "2026-11-23T15:00:00Z", "-o", str(tmp_path / "out.jsonl")]
+    refused = _cli([*args, "--engine", "frame"])
+    assert refused.exit_code == 1
+    assert "double()" in refused.output and "--engine rows" in refused.output
+    result = _cli(args)
+    assert result.exit_code == 0, result.output
+    segments = [json.loads(line)["segment"] for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert segments == ["early", "late"]
+
+
+def test_compile_expr_frame_refuses_a_plugin_function() -> None:
+    from collectrules.lang.functions import NUMBER, Function
+
+    functions = FunctionRegistry()
+    functions.add(Function("double", (NUMBER,), T.INT, lambda x: x * 2, doc="Twice."), origin="a plugin")
+    scope = Scope(names={"n": T.INT}, functions=functions)
+    typed = check(parse("double(n) > 3"), scope, source="double(n) > 3")
+    with pytest.raises(F.FrameUnsupported, match=r"double\(\)"):
+        F.compile_expr_frame(typed, functions)
+    # the built-ins compile into one expression over the frame's columns
+    plain = check(parse("n * 2 > 3"), scope, source="n * 2 > 3")
+    values = pl.DataFrame({"n": [1, 2, None]}).select(F.compile_expr_frame(plain, functions)).to_series()
+    assert values.to_list() == [False, True, False]
+
+
+def test_decision_frame_is_written_as_parquet_and_json_lines(tmp_path: Path) -> None:
+    from collectrules.cli.common import load_program
+    from collectrules.engine.frame_io import write_decision_frame
+
+    program = load_program(ROOT / "policies" / "consumer-lending.yaml")
+    data = ROOT / "policies" / "data"
+    frames = load_frames(program, data / "accounts.csv", data / "history.csv", data / "holds.csv",
+                         data / "promises.csv")
+    result = FrameProgram(program).evaluate_frame(frames.accounts.head(50), frames.history, frames.holds,
+                                                  frames.promises, AS_OF[0])
+    write_decision_frame(result, tmp_path / "decisions.parquet")
+    assert pl.read_parquet(tmp_path / "decisions.parquet").equals(result)
+    write_decision_frame(result.lazy(), tmp_path / "decisions.jsonl")
+    rows = [json.loads(line) for line in (tmp_path / "decisions.jsonl").read_text().splitlines()]
+    assert [r["account_id"] for r in rows] == result["account_id"].to_list()

@@ -76,7 +76,7 @@ def command(policy: Path, accounts: Path, history: Path | None, holds: Path | No
         raise click.UsageError("--format parquet needs an output file (-o)")
     writer = DecisionWriter(fmt, output, None if output else sys.stdout)
     pm.hook.collectrules_before_evaluate(policy=program.policy, as_of=when)
-    decisions = frame_run[1] if frame_run else evaluate_portfolio(program, portfolio, when, trace=trace)
+    decisions = frame_run[1]() if frame_run else evaluate_portfolio(program, portfolio, when, trace=trace)
     if pm.hook.collectrules_after_decision.get_hookimpls():
         decisions = _after_each(decisions, pm.hook.collectrules_after_decision)
     due: list[Any] | None = [] if do_dispatch else None
@@ -108,7 +108,8 @@ def _after_each(decisions: Any, hook: Any) -> Any:
 
 def _frame_run(engine: str | None, program: Any, accounts: Path, history: Path | None, holds: Path | None,
                promises: Path | None, when: Any, *, rows_only: bool) -> tuple[Any, Any] | None:
-    """The frame backend's portfolio and decisions, or None when the rows backend is to evaluate."""
+    """The frame backend's portfolio and a function that decides (run after the before-evaluate hook), or
+    None when the rows backend is to evaluate."""
     if engine == "rows":
         return None
     if rows_only:
@@ -118,18 +119,38 @@ def _frame_run(engine: str | None, program: Any, accounts: Path, history: Path |
     try:
         # Polars is imported here, never when the CLI starts
         from ..backends.frame import FrameUnsupported
-        from ..engine.frame_program import evaluate_paths
+        from ..engine.frame_io import load_frames
+        from ..engine.frame_program import FrameProgram
     except ImportError:
         if engine == "frame":
             raise click.UsageError("--engine frame needs Polars: pip install 'collectrules[frame]'") from None
         return None
-    try:
-        return evaluate_paths(program, accounts, history, holds, promises, when)
-    except FrameUnsupported as exc:
+
+    def refuse(exc: Exception) -> None:
         if engine == "frame":
             raise click.ClickException(f"the frame engine cannot give the rows engine's decisions here: "
                                        f"{exc} (use --engine rows)") from None
+
+    try:
+        frame_program = FrameProgram(program)
+        portfolio = load_frames(program, accounts, history, holds, promises)
+    except FrameUnsupported as exc:
+        refuse(exc)
         return None
+
+    def decide() -> Any:
+        try:
+            frame = frame_program.evaluate_frame(portfolio.accounts, portfolio.history, portfolio.holds,
+                                                 portfolio.promises, when)
+        except FrameUnsupported as exc:
+            refuse(exc)
+            from ..engine.portfolio import evaluate_portfolio, load_portfolio
+
+            rows = load_portfolio(program, accounts, history, holds, promises)
+            return evaluate_portfolio(program, rows, when)
+        return frame_program.to_decisions(frame)
+
+    return portfolio, decide
 
 
 def _check_dispatch_options(do_dispatch: bool, send: bool, retry_in_doubt: bool,

@@ -22,9 +22,12 @@ How files are read:
   and decimals must be read from their text to stay exact), which ``pl.scan_ndjson`` does not keep: these
   files go through the Python reader (one JSON parse per line), then into a frame.
 
-Values that cannot be checked by a pattern alone are decided by the Python parser once per distinct value,
-never per row: time-zone names, date-times written in a non-canonical form, and the message of every
-rejected cell (rejected rows are rare, and their message must be the Python reader's, word for word).
+Values a pattern alone cannot settle are decided by the Python parser once per distinct value: time-zone
+names, and date-times or durations in a spelling other than the canonical one. The message of a rejected
+cell is the Python parser's own, computed for that cell only (rejected rows are rare, and their message must
+be the Python reader's, word for word). Date-times in a named zone other than UTC (a Parquet timestamp column
+in ``Europe/Paris``) raise :class:`~collectrules.backends.frame.FrameUnsupported`: Python moves and compares
+them by wall clock.
 
 :func:`write_decision_frame` writes an :meth:`~collectrules.engine.frame_program.FrameProgram.evaluate_frame`
 result as nested Parquet (``sink_parquet``) or JSON Lines; the CLI writes decisions through
@@ -648,11 +651,11 @@ def _require_fixed_zone(zone: str) -> None:
     if zone not in UTC_NAMES:
         from ..backends.frame import FrameUnsupported
 
-        raise FrameUnsupported(f"date-times in the time zone {zone!r} (only UTC date-times are read as frames)")
+        raise FrameUnsupported(f"date-times in the time zone {zone!r} (frames take UTC date-times only)")
 
 
-UTC_NAMES = frozenset({"UTC", "Etc/UTC", "Etc/UCT", "UCT", "Etc/GMT", "GMT", "Etc/Zulu", "Zulu", "Etc/Universal",
-                       "Universal"})
+UTC_NAMES = frozenset({"UTC", "Etc/UTC", "Etc/UCT", "UCT", "Etc/GMT", "GMT", "Etc/Zulu", "Zulu",
+                       "Etc/Universal", "Universal"})
 
 
 def _zone_known(name: str) -> bool:

@@ -2491,27 +2491,3 @@ def _to_frame(column: pl.Expr, dtype: pl.DataType, vtype: T.Type) -> tuple[pl.Ex
             return column.cast(pl.List(I64)), None
         return column.cast(F.frame_dtype(vtype)), None
     return column.cast(F.frame_dtype(vtype)), None
-
-
-def evaluate_paths(
-    program: Program,
-    accounts: Any,
-    history: Any = None,
-    holds: Any = None,
-    promises: Any = None,
-    as_of: _dt.datetime | None = None,
-) -> tuple[Any, Iterator[Decision]]:
-    """Read the input files into frames and decide for every account with the frame backend.
-
-    Returns the :class:`~collectrules.engine.frame_io.FramePortfolio` (for the input reports) and the
-    decisions, in input order. The policy is compiled before any file is read, so a policy the frame backend
-    cannot compile fails fast with :class:`FrameUnsupported`.
-    """
-    from .frame_io import load_frames
-
-    frame_program = FrameProgram(program)
-    portfolio = load_frames(program, accounts, history, holds, promises)
-    frame = frame_program.evaluate_frame(
-        portfolio.accounts, portfolio.history, portfolio.holds, portfolio.promises, as_of
-    )
-    return portfolio, frame_program.to_decisions(frame)
