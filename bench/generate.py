@@ -2,9 +2,11 @@
 
 Writes accounts, contact history and holds, each as CSV and as Parquet, into ``build/bench/``:
 ``accounts-<N>.csv``, ``accounts-<N>.parquet``, ``history-<N>.*`` and ``holds-<N>.*``. The data are drawn
-from one random stream with a fixed seed, account by account (each account's history and holds right after
-it), so a smaller portfolio is exactly the first accounts of a larger one and every run writes the same
-bytes. About five history events per account on average, over the 14 days before the as-of time.
+with a fixed seed, account by account (each account's history and holds right after it), accounts and
+holds from one random stream and history from another: a smaller portfolio is exactly the first accounts
+of a larger one, portfolios with more or fewer events per account hold the same accounts, and every run
+writes the same bytes. About five history events per account on average, over the 14 days before the
+as-of time.
 
 Every value is invented: phone numbers use area code 555, which is not assigned to any region, e-mail
 addresses use the ``example.com`` domain reserved for documentation, and addresses name no real street.
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime as dt
+import hashlib
 import math
 import random
 import sys
@@ -408,14 +411,25 @@ def write_portfolio(count: int, out: Path = DEFAULT_OUT, *, events: int = EVENTS
     return files
 
 
+def _generator_digest() -> str:
+    """Identifies this generator's code: a portfolio written by another version is written again."""
+    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
+
+
 def ensure_portfolio(count: int, out: Path = DEFAULT_OUT, *,
                      events: int = EVENTS_PER_ACCOUNT) -> dict[str, Path]:
-    """The portfolio's paths, writing it first when a file is missing (the same arguments always write the
-    same bytes, so an existing portfolio is reused)."""
+    """The portfolio's paths, writing it first unless this version of the generator already wrote it (the
+    same arguments always write the same bytes)."""
     expected = paths(count, out, events=events)
-    if all(p.exists() for p in expected.values()):
+    accounts = expected["accounts.csv"]
+    stamp = accounts.with_name(accounts.name.replace("accounts-", "generated-"))
+    digest = _generator_digest()
+    if all(p.exists() for p in expected.values()) and stamp.exists() \
+            and stamp.read_text(encoding="utf-8").strip() == digest:
         return expected
-    return write_portfolio(count, out, events=events)
+    written = write_portfolio(count, out, events=events)
+    stamp.write_text(digest + "\n", encoding="utf-8")
+    return written
 
 
 def main(argv: Sequence[str] | None = None) -> int:

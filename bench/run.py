@@ -30,6 +30,7 @@ import argparse
 import datetime as dt
 import hashlib
 import json
+import math
 import os
 import platform
 import resource
@@ -69,6 +70,7 @@ LATENCY_SERIES = (0, 10, 50, 100, 200, 400)
 LATENCY_RUNS = 3_000
 #: sizes up to which `collectrules evaluate` is also timed end to end, with both engines
 CLI_MAX_SIZE = 100_000
+ENGINE_COLOUR, HAND_COLOUR, REFERENCE_COLOUR = "#1f6feb", "#d97706", "#888888"
 MARK_BEGIN = "<!-- results:begin -->"
 MARK_END = "<!-- results:end -->"
 
@@ -487,56 +489,100 @@ def _scaling_lines(results: dict[str, Any]) -> list[str]:
 
 
 def plot(results: dict[str, Any]) -> str | None:
-    """An SVG with two panels: µs per account against events per account, and p50 latency against events."""
-    left = [(row["events"], row["rows"]["decide_s"] / SCALING_ACCOUNTS * 1e6)
-            for row in results["events_scaling"] if "decide_s" in row["rows"]]
-    left_hand = [(row["events"], row["python"]["decide_s"] / SCALING_ACCOUNTS * 1e6)
-                 for row in results["events_scaling"] if "decide_s" in row["python"]]
-    right = [(int(count), values["p50_us"]) for count, values in results["latency"].items()]
-    if len(left) < 2 or len(right) < 2:
+    """An SVG with three panels: deciding time against accounts (log-log, with the line of proportional
+    growth), µs per account against events per account, and one account's p50 latency against events."""
+    accounts = [(row["accounts"], row["rows"]["decide_s"]) for row in results["throughput"]
+                if row["history"] and "decide_s" in row["rows"]]
+    accounts_hand = [(row["accounts"], row["python"]["decide_s"]) for row in results["throughput"]
+                     if row["history"] and "decide_s" in row["python"]]
+    events = [(row["events"], row["rows"]["decide_s"] / SCALING_ACCOUNTS * 1e6)
+              for row in results["events_scaling"] if "decide_s" in row["rows"]]
+    events_hand = [(row["events"], row["python"]["decide_s"] / SCALING_ACCOUNTS * 1e6)
+                   for row in results["events_scaling"] if "decide_s" in row["python"]]
+    latency = [(int(count), values["p50_us"]) for count, values in results["latency"].items()]
+    panels = []
+    if len(accounts) > 1:
+        first_accounts, first_seconds = accounts[0]
+        proportional = [(n, first_seconds * n / first_accounts) for n, _ in accounts]
+        panels.append(("Deciding time vs accounts (log-log)", "accounts", "seconds", True,
+                       [("rows backend", ENGINE_COLOUR, accounts),
+                        ("hand-written Python", HAND_COLOUR, accounts_hand),
+                        ("proportional to accounts", REFERENCE_COLOUR, proportional)]))
+    if len(events) > 1:
+        panels.append(("µs per account vs history events", "events per account", "µs per account", False,
+                       [("rows backend", ENGINE_COLOUR, events),
+                        ("hand-written Python", HAND_COLOUR, events_hand)]))
+    if len(latency) > 1:
+        panels.append(("One account: p50 latency vs history events", "history events", "µs", False,
+                       [("Program.evaluate", ENGINE_COLOUR, latency)]))
+    if not panels:
         return None
-    parts = ['<svg xmlns="http://www.w3.org/2000/svg" width="860" height="340" viewBox="0 0 860 340" '
-             'font-family="sans-serif" font-size="12">', '<rect width="860" height="340" fill="white"/>']
-    parts += _panel(20, "Portfolio: µs per account vs history events", "events per account",
-                    "µs per account",
-                    [("rows backend", "#1f6feb", left), ("hand-written Python", "#d97706", left_hand)])
-    parts += _panel(440, "One account: p50 latency vs history events", "history events", "µs",
-                    [("Program.evaluate", "#1f6feb", right)])
+    width = 20 + 420 * len(panels)
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="340" '
+             f'viewBox="0 0 {width} 340" font-family="sans-serif" font-size="12">',
+             f'<rect width="{width}" height="340" fill="white"/>']
+    for index, (title, x_label, y_label, log, series) in enumerate(panels):
+        parts += _panel(20 + 420 * index, title, x_label, y_label, series, log)
     parts.append("</svg>")
     return "\n".join(parts) + "\n"
 
 
+def _round_step(raw: float) -> float:
+    """The smallest of 1, 2, 5 times a power of ten that is at least ``raw``: a readable grid step."""
+    if raw <= 0:
+        return 1.0
+    power = 10.0 ** math.floor(math.log10(raw))
+    return next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+
+
 def _panel(x0: int, title: str, x_label: str, y_label: str,
-           series: list[tuple[str, str, list[tuple[float, float]]]]) -> list[str]:
+           series: list[tuple[str, str, list[tuple[float, float]]]], log: bool) -> list[str]:
+    """One chart: axes, grid, a polyline per series; on log axes (base 10) when ``log``."""
     width, top, left_margin, bottom = 400, 40, 50, 280
-    xs = [x for _, _, points in series for x, _ in points]
-    ys = [y for _, _, points in series for _, y in points]
-    x_max = max(xs) or 1
-    y_max = max(ys) * 1.1 or 1
+
+    def scale(value: float) -> float:
+        return math.log10(value) if log else value
+
+    xs = [scale(x) for _, _, points in series for x, _ in points]
+    ys = [scale(y) for _, _, points in series for _, y in points]
+    x_low = min(xs) if log else 0.0
+    y_low = math.floor(min(ys)) if log else 0.0
+    x_high = max(xs) if max(xs) > x_low else x_low + 1
+    step = _round_step(max(ys) * 1.05 / 4) if not log else 1.0
+    y_high = math.ceil(max(ys)) if log else math.ceil(max(ys) * 1.05 / step) * step
 
     def sx(x: float) -> float:
-        return x0 + left_margin + x / x_max * (width - left_margin - 10)
+        return x0 + left_margin + (scale(x) - x_low) / (x_high - x_low) * (width - left_margin - 20)
 
     def sy(y: float) -> float:
-        return bottom - y / y_max * (bottom - top)
+        return bottom - (scale(y) - y_low) / (y_high - y_low) * (bottom - top)
 
+    left_edge, right_edge = x0 + left_margin, x0 + width - 20
     out = [f'<text x="{x0 + width / 2}" y="22" text-anchor="middle" font-weight="bold">{title}</text>',
-           f'<line x1="{sx(0)}" y1="{bottom}" x2="{sx(x_max)}" y2="{bottom}" stroke="black"/>',
-           f'<line x1="{sx(0)}" y1="{bottom}" x2="{sx(0)}" y2="{top}" stroke="black"/>',
+           f'<line x1="{left_edge}" y1="{bottom}" x2="{right_edge}" y2="{bottom}" stroke="black"/>',
+           f'<line x1="{left_edge}" y1="{bottom}" x2="{left_edge}" y2="{top}" stroke="black"/>',
            f'<text x="{x0 + width / 2}" y="{bottom + 32}" text-anchor="middle">{x_label}</text>',
            f'<text x="{x0 + 12}" y="{(top + bottom) / 2}" text-anchor="middle" '
            f'transform="rotate(-90 {x0 + 12} {(top + bottom) / 2})">{y_label}</text>']
-    for i in range(5):
-        value = y_max * i / 4
-        out.append(f'<text x="{sx(0) - 4}" y="{sy(value) + 4}" text-anchor="end">{value:.0f}</text>')
-        out.append(f'<line x1="{sx(0)}" y1="{sy(value)}" x2="{sx(x_max)}" y2="{sy(value)}" stroke="#ddd"/>')
-    for x in sorted(set(xs)):
-        out.append(f'<text x="{sx(x)}" y="{bottom + 16}" text-anchor="middle">{x:g}</text>')
+    ticks = [10.0 ** power for power in range(int(y_low), int(y_high) + 1)] if log else \
+        [step * i for i in range(round(y_high / step) + 1)]
+    for value in ticks:
+        label = f"{value:g}" if log else f"{value:.0f}"
+        out.append(f'<text x="{left_edge - 4}" y="{sy(value) + 4:.1f}" text-anchor="end">{label}</text>')
+        out.append(f'<line x1="{left_edge}" y1="{sy(value):.1f}" x2="{right_edge}" y2="{sy(value):.1f}" '
+                   f'stroke="#ddd"/>')
+    last_label = -1e9
+    for x in sorted({x for _, _, points in series for x, _ in points}):
+        if sx(x) - last_label < 24:
+            continue  # too close to the previous label to be read
+        last_label = sx(x)
+        out.append(f'<text x="{sx(x):.1f}" y="{bottom + 16}" text-anchor="middle">{x:,.0f}</text>')
     for index, (name, colour, points) in enumerate(series):
         path = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in points)
-        out.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2"/>')
+        dash = ' stroke-dasharray="5,4"' if colour == REFERENCE_COLOUR else ""
+        out.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2"{dash}/>')
         out += [f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="3" fill="{colour}"/>' for x, y in points]
-        out.append(f'<text x="{sx(0) + 10}" y="{top + 14 + 16 * index}" fill="{colour}">{name}</text>')
+        out.append(f'<text x="{left_edge + 10}" y="{top + 14 + 16 * index}" fill="{colour}">{name}</text>')
     return out
 
 
@@ -561,6 +607,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="only the throughput table")
     parser.add_argument("--record", action="store_true",
                         help="also write bench/RESULTS.md and bench/scaling.svg")
+    parser.add_argument("--report-from", type=Path, metavar="RESULTS_JSON",
+                        help="measure nothing: report (and with --record, record) an earlier run's results")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--size", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--events", type=int, default=generate.EVENTS_PER_ACCOUNT, help=argparse.SUPPRESS)
@@ -571,7 +619,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.worker:
         print(json.dumps(worker(args.worker, args.size, args.history, args.events, args.repeats)))
         return 0
-    results = run(args.sizes, args.quick, lambda message: print(message, file=sys.stderr, flush=True))
+    if args.report_from is not None:
+        results = json.loads(args.report_from.read_text(encoding="utf-8"))
+    else:
+        results = run(args.sizes, args.quick, lambda message: print(message, file=sys.stderr, flush=True))
     text = report(results)
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "results.json").write_text(json.dumps(results, indent=1), encoding="utf-8")
